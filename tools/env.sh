@@ -12,12 +12,13 @@ fi
 if [ "$(cat "$VENV/.ewas_stamp" 2>/dev/null)" != "$stamp_now" ]; then
   echo "[env] installing ewas_nb and its dependencies into $VENV (first run takes a few minutes)"
   t0=$(date +%s)
-  "$VENV/bin/python" -m pip install -q --upgrade pip
+  pipq() { "$VENV/bin/python" -m pip install -q "$@" 2> >(grep -v "is ignored: it is neither a file" >&2); }
+  pipq --upgrade pip
   # torch first, unpinned but for a lower bound: pip takes the wheels the machine already has when it can.
-  "$VENV/bin/python" -m pip install -q "torch>=2.1" "torchvision>=0.16"
-  "$VENV/bin/python" -m pip install -q -e "$ROOT[dev]"
+  pipq "torch>=2.1" "torchvision>=0.16"
+  pipq -e "$ROOT[dev]"
   # torchattacks pins requests~=2.25.1 (conflicts with jupyterlab) yet never imports it: no deps.
-  "$VENV/bin/python" -m pip install -q --no-deps "torchattacks>=3.5"
+  pipq --no-deps "torchattacks>=3.5"
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name ewas_nb --display-name "ewas_nb (.venv)" >/dev/null
   echo "$stamp_now" > "$VENV/.ewas_stamp"
   echo "[env] installed in $(( $(date +%s) - t0 )) s"
