@@ -1,0 +1,347 @@
+"Tests of ewas_nb.data: digits, image folders and their cache, CIFAR-10/SVHN errors, loaders, augmentation, take."
+import os, time, urllib.error
+from pathlib import Path
+import numpy as np, pytest, torch, torch.nn.functional as F
+from PIL import Image
+import ewas_nb.data as data
+from ewas_nb.data import (CIFAR10_CLASSES, DATASETS, ImageTensorDataset, AugmentedLoader, dataset_info, get_dataset,
+                          get_loaders, load_folder_tensors, random_crop_flip, split_dir, take)
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared CIFAR-10 JPEG copy not found at {SHARED}")
+
+
+@pytest.fixture(autouse=True)
+def _tmp_cache(tmp_path, monkeypatch):
+    "Every test writes its caches to a fresh temporary directory."
+    monkeypatch.setenv('EWAS_NB_CACHE', str(tmp_path / 'cache'))
+
+
+ORIG_CACHE = os.environ.get('EWAS_NB_CACHE')
+
+
+@pytest.fixture
+def shared_cache(monkeypatch):
+    "The shared CIFAR-10 copy uses the user's cache (as the notebook does): decoded once per machine, not per run."
+    if ORIG_CACHE is None: monkeypatch.delenv('EWAS_NB_CACHE')
+    else: monkeypatch.setenv('EWAS_NB_CACHE', ORIG_CACHE)
+
+
+def one_line(e): return '\n' not in str(e.value)
+
+
+def make_folder(root, sizes=None, n=3, classes=('cat', 'dog'), splits=('train', 'test')):
+    "A tiny ImageFolder tree of random PNGs: root/<split>/<class>/<k>.png."
+    rng = np.random.default_rng(0)
+    for s in splits:
+        for c in classes:
+            d = Path(root) / s / c if s else Path(root) / c
+            d.mkdir(parents=True, exist_ok=True)
+            for k in range(n):
+                h, w = (sizes or {}).get((s, c, k), (8, 8))
+                Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(d / f"{k}.png")
+    return Path(root)
+
+
+# ---------------------------------------------------------------- digits
+def test_digits_split_and_format():
+    tr, te = get_dataset('digits'), get_dataset('digits', train=False)
+    assert (len(tr), len(te)) == (1437, 360)
+    x, y = te[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and isinstance(y, int)
+    assert 0 <= float(te.images.min()) and float(x.max()) <= 1
+    allc = torch.bincount(torch.cat([tr.targets, te.targets]))
+    assert ((torch.bincount(te.targets) - 0.2 * allc).abs() <= 1).all()  # stratified 80/20
+    assert torch.equal(get_dataset('digits', train=False).images, te.images)  # deterministic
+    assert tr.classes == [str(i) for i in range(10)] and tr.flip is False
+
+
+def test_digits_options():
+    ds = get_dataset('digits', size=16, channels=1)
+    assert ds.input_size == (1, 16, 16)
+    assert get_dataset('digits', size=None).input_size == (3, 32, 32)  # None kwargs keep defaults
+    with pytest.raises(ValueError, match="channels must be 1 or 3") as e:
+        get_dataset('digits', channels=2)
+    assert one_line(e)
+
+
+# ---------------------------------------------------------------- augmentation
+def test_random_crop_flip_identity_and_shapes():
+    x = torch.rand(5, 3, 8, 8)
+    assert torch.equal(random_crop_flip(x, pad=0, flip=False), x)
+    out = random_crop_flip(x, pad=0, flip=True, generator=torch.Generator().manual_seed(0))
+    assert all(torch.equal(o, xi) or torch.equal(o, xi.flip(-1)) for o, xi in zip(out, x))
+    u = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    assert random_crop_flip(u).dtype == torch.uint8 and random_crop_flip(u).shape == u.shape
+
+
+def test_random_crop_flip_windows_and_flip_rate():
+    x = torch.rand(400, 1, 6, 6) + 1
+    g = torch.Generator().manual_seed(0)
+    out = random_crop_flip(x, pad=2, flip=True, generator=g)
+    padded = F.pad(x, (2,) * 4)
+    n_flipped = 0
+    for o, p in zip(out[:100], padded[:100]):
+        wins = [p[:, i:i + 6, j:j + 6] for i in range(5) for j in range(5)]
+        plain = any(torch.equal(o, w) for w in wins)
+        flipped = any(torch.equal(o, w.flip(-1)) for w in wins)
+        assert plain or flipped
+        n_flipped += flipped and not plain
+    assert 30 < n_flipped < 70
+
+
+def test_random_crop_flip_seeded():
+    x = torch.rand(8, 3, 32, 32)
+    a = random_crop_flip(x, generator=torch.Generator().manual_seed(3))
+    b = random_crop_flip(x, generator=torch.Generator().manual_seed(3))
+    c = random_crop_flip(x, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_dataset_level_augment():
+    ds = get_dataset('digits', train=False, augment=True)
+    torch.manual_seed(0); a = ds[3][0]
+    torch.manual_seed(0); b = ds[3][0]
+    assert torch.equal(a, b) and a.shape == (3, 32, 32)
+    x, _ = take(ds, 5)  # take never augments
+    assert torch.equal(x, take(get_dataset('digits', train=False), 5)[0])
+
+
+# ---------------------------------------------------------------- loaders
+def _first(dl): return next(iter(dl))
+
+
+def test_loaders_deterministic_given_seed():
+    a, _ = get_loaders('digits', batch_size=32, seed=5)
+    b, _ = get_loaders('digits', batch_size=32, seed=5)
+    c, _ = get_loaders('digits', batch_size=32, seed=6)
+    xa, ya = _first(a); xb, yb = _first(b); xc, yc = _first(c)
+    assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert not torch.equal(ya, yc)
+    assert isinstance(a, AugmentedLoader)
+    # two full epochs repeat exactly too
+    ea = [y for _ in range(2) for _, y in a]; eb = [y for _ in range(2) for _, y in b]
+    assert all(torch.equal(u, v) for u, v in zip(ea, eb))
+
+
+def test_loaders_independent_of_num_workers():
+    a, _ = get_loaders('digits', batch_size=64, seed=1, train_subset=200)
+    b, _ = get_loaders('digits', batch_size=64, seed=1, train_subset=200, num_workers=1)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def test_loaders_subset_and_test_order():
+    tr, te = get_loaders('digits', batch_size=100, train_subset=300, seed=0)
+    assert len(tr.dataset) == 300 and len(tr) == 3
+    assert torch.equal(get_loaders('digits', train_subset=300, seed=0)[0].dataset.targets, tr.dataset.targets)
+    x, y = _first(te)
+    assert torch.equal(y, te.dataset.targets[:100])
+    assert torch.equal(x, te.dataset.images[:100].float() / 255)
+    plain, _ = get_loaders('digits', batch_size=100, augment=False, train_subset=300)
+    assert not isinstance(plain, AugmentedLoader)
+    ys = torch.cat([y for _, y in plain])
+    assert sorted(ys.tolist()) == sorted(plain.dataset.targets.tolist())
+
+
+def test_loaders_no_flip_for_digits():
+    tr, _ = get_loaders('digits', batch_size=50, train_subset=50)
+    assert tr.flip is False
+    x, y = _first(tr)
+    padded = F.pad(tr.dataset.images.float() / 255, (4,) * 4)
+    for k in range(10):
+        cand = padded[tr.dataset.targets == y[k]]
+        assert any((x[k] == cand[:, :, i:i + 32, j:j + 32]).all(dim=(1, 2, 3)).any() for i in range(9) for j in range(9))
+
+
+# ---------------------------------------------------------------- take
+def test_take():
+    ds = get_dataset('digits', train=False)
+    x, y = take(ds, 50, seed=0)
+    assert x.shape == (50, 3, 32, 32) and y.shape == (50,) and y.dtype == torch.long
+    x2, y2 = take(ds, 50, seed=0)
+    assert torch.equal(x, x2) and torch.equal(y, y2)
+    assert not torch.equal(take(ds, 50, seed=1)[1], y)
+    xs, ys = take(torch.utils.data.Subset(ds, range(len(ds))), 50, seed=0)  # generic path: same slice
+    assert torch.equal(xs, x) and torch.equal(ys, y)
+    assert len(take(ds)[0]) == 360 and len(take(ds, 10_000)[0]) == 360
+
+
+# ---------------------------------------------------------------- errors
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'; valid names: digits, cifar10, svhn, folder") as e:
+        get_dataset('mnist')
+    assert one_line(e)
+
+
+def test_cifar10_missing_no_download(tmp_path):
+    root = tmp_path / 'nope'
+    with pytest.raises(FileNotFoundError) as e:
+        get_dataset('cifar10', root=root, download=False)
+    msg = str(e.value)
+    assert one_line(e) and f"CIFAR-10 not found in {root} (download=False)" in msg
+    assert "--dataset folder --data-dir ../shared/data/cifar10-jpeg" in msg and "--dataset digits" in msg
+    assert not root.exists()  # nothing created
+
+
+def test_cifar10_download_fails(tmp_path, monkeypatch):
+    import torchvision
+    class NoNet:
+        def __init__(self, *a, **kw): raise urllib.error.URLError("[Errno -2] Name or service not known")
+    monkeypatch.setattr(torchvision.datasets, 'CIFAR10', NoNet)
+    with pytest.raises(FileNotFoundError, match="download failed: <urlopen error .*Name or service not known>") as e:
+        get_dataset('cifar10', root=tmp_path / 'c10')
+    assert one_line(e)
+
+
+def test_svhn_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="SVHN not found in") as e:
+        get_dataset('svhn', root=tmp_path / 'nope', train=False, download=False)
+    assert one_line(e)
+
+
+def test_folder_missing():
+    with pytest.raises(FileNotFoundError, match="no image folder at /nonexistent/imgs") as e:
+        get_dataset('folder', root='/nonexistent/imgs')
+    assert one_line(e)
+    with pytest.raises(ValueError, match="dataset 'folder' needs a root") as e:
+        get_dataset('folder')
+    assert one_line(e)
+
+
+def test_folder_empty(tmp_path):
+    (tmp_path / 'e' / 'cls').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no images in") as e:
+        get_dataset('folder', root=tmp_path / 'e')
+    assert one_line(e)
+
+
+# ---------------------------------------------------------------- image folders
+def test_folder_splits(tmp_path):
+    root = make_folder(tmp_path / 'f', n=3)
+    tr, te = get_dataset('folder', root), get_dataset('folder', root, train=False)
+    assert (len(tr), len(te)) == (6, 6) and tr.classes == ['cat', 'dog'] and tr.input_size == (3, 8, 8)
+    assert tr.targets.tolist() == [0, 0, 0, 1, 1, 1]
+    assert not torch.equal(tr.images, te.images)
+    flat = make_folder(tmp_path / 'flat', splits=(None,))
+    assert split_dir(flat, True) == split_dir(flat, False) == flat
+    only_train = make_folder(tmp_path / 'ot', splits=('train',))
+    with pytest.raises(FileNotFoundError, match="has no test or val/ split folder"):
+        get_dataset('folder', only_train, train=False)
+    val = make_folder(tmp_path / 'v', splits=('train', 'val'))
+    assert len(get_dataset('folder', val, train=False)) == 6
+
+
+def test_folder_pixels_exact(tmp_path):
+    root = make_folder(tmp_path / 'f', n=1, classes=('a',), splits=(None,))
+    arr = np.asarray(Image.open(root / 'a' / '0.png'))
+    ds = get_dataset('folder', root)
+    assert torch.equal(ds.images[0], torch.from_numpy(arr.copy()).permute(2, 0, 1))
+    grey = get_dataset('folder', root, channels=1)
+    assert grey.input_size == (1, 8, 8)
+
+
+def test_folder_sizes(tmp_path):
+    root = make_folder(tmp_path / 'f', sizes={('train', 'dog', 1): (10, 12)}, splits=('train',))
+    with pytest.raises(ValueError, match="differ in size .*pass size=N") as e:
+        get_dataset('folder', root)
+    assert one_line(e)
+    assert get_dataset('folder', root, size=16).input_size == (3, 16, 16)
+    assert dataset_info('folder', root, train=True, size=16)['input_size'] == (3, 16, 16)
+
+
+def test_folder_cache(tmp_path):
+    root = make_folder(tmp_path / 'f', n=4)
+    cache = Path(os.environ['EWAS_NB_CACHE'])
+    a = load_folder_tensors(root, train=False)
+    files = sorted(cache.glob('*.pt'))
+    assert len(files) == 1 and not list(cache.glob('*.tmp'))  # written atomically, no leftovers
+    b = load_folder_tensors(root, train=False)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) and a[2] == b[2]
+    # a changed file changes the key: rebuilt, not served stale
+    f = root / 'test' / 'cat' / '0.png'
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(f)
+    os.utime(f, ns=(time.time_ns(), time.time_ns() + 10**9))
+    c = load_folder_tensors(root, train=False)
+    assert c[0][0].sum() == 0 and len(sorted(cache.glob('*.pt'))) == 2
+    # a corrupt cache file is ignored and rewritten
+    newest = max(cache.glob('*.pt'), key=lambda p: p.stat().st_mtime_ns)
+    newest.write_bytes(b'garbage')
+    d = load_folder_tensors(root, train=False)
+    assert torch.equal(d[0], c[0])
+    assert torch.load(newest, weights_only=True)['images'].shape == (8, 3, 8, 8)
+    # cache=False neither reads nor writes
+    for p in cache.glob('*.pt'): p.unlink()
+    load_folder_tensors(root, train=False, cache=False)
+    assert not list(cache.glob('*.pt'))
+
+
+def test_cifar10_name_accepts_image_folder(tmp_path):
+    root = make_folder(tmp_path / 'f', classes=CIFAR10_CLASSES, n=1)
+    ds = get_dataset('cifar10', root, train=False, download=False)
+    assert ds.classes == sorted(CIFAR10_CLASSES) == list(CIFAR10_CLASSES) and ds.flip is True
+
+
+def test_options_checked(tmp_path):
+    with pytest.raises(ValueError, match=r"dataset 'cifar10' takes no option size=64; it takes: none \(3x32x32 images\)") as e:
+        get_dataset('cifar10', size=64)
+    assert one_line(e)
+    with pytest.raises(ValueError, match="dataset 'digits' takes no option cache=False; it takes: size, channels"):
+        get_dataset('digits', cache=False)
+    with pytest.raises(ValueError, match="dataset 'svhn' takes no option channels=1"):
+        dataset_info('svhn', channels=1)
+    assert dataset_info('cifar10', size=32, channels=3, cache=None)['input_size'] == (3, 32, 32)  # no-ops are fine
+    with pytest.raises(ValueError, match="size must be a positive integer"):
+        get_dataset('digits', size=0)
+    root = make_folder(tmp_path / 'f', n=1)
+    assert get_dataset('svhn', root, size=16, cache=False).input_size == (3, 16, 16)  # a folder root takes folder options
+
+
+def test_cifar10_root_with_other_data_is_not_a_folder(tmp_path):
+    (tmp_path / 'MNIST' / 'raw').mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="CIFAR-10 not found in"):
+        get_dataset('cifar10', tmp_path, download=False)
+    flat = make_folder(tmp_path / 'flat', classes=CIFAR10_CLASSES, n=1, splits=(None,))
+    assert len(get_dataset('cifar10', flat, download=False)) == 10
+
+
+def test_dataset_info():
+    assert dataset_info('cifar10') == dict(num_classes=10, input_size=(3, 32, 32), classes=list(CIFAR10_CLASSES))
+    assert dataset_info('svhn')['classes'] == [str(i) for i in range(10)]
+    assert dataset_info('digits', size=16, channels=1)['input_size'] == (1, 16, 16)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        dataset_info('nope')
+    assert set(DATASETS) == {'digits', 'cifar10', 'svhn', 'folder'}
+
+
+# ---------------------------------------------------------------- the shared CIFAR-10 JPEG copy
+@needs_shared
+def test_shared_cifar10_jpeg_test_split(shared_cache):
+    t0 = time.perf_counter()
+    ds = get_dataset('folder', SHARED, train=False)
+    t_first = time.perf_counter() - t0
+    assert len(ds) == 10_000
+    assert ds.images.shape == (10_000, 3, 32, 32) and ds.images.dtype == torch.uint8
+    x, y = ds[0]
+    assert x.shape == (3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1
+    assert torch.bincount(ds.targets).tolist() == [1000] * 10
+    assert tuple(ds.classes) == CIFAR10_CLASSES
+    t0 = time.perf_counter()
+    again = get_dataset('folder', SHARED, train=False)
+    t_cached = time.perf_counter() - t0
+    assert torch.equal(again.images, ds.images)
+    assert t_cached < 3, f"cached load took {t_cached:.2f} s (first {t_first:.2f} s)"
+    assert dataset_info('folder', SHARED) == dataset_info('cifar10')
+    # the same tree through the name 'cifar10'
+    assert torch.equal(get_dataset('cifar10', SHARED, train=False).targets, ds.targets)
+
+
+@needs_shared
+def test_shared_cifar10_jpeg_train_split(shared_cache):
+    tr, te = get_loaders('folder', SHARED, batch_size=256, seed=0, train_subset=2000)
+    assert len(te.dataset) == 10_000 and len(tr.dataset) == 2000
+    full = get_dataset('folder', SHARED)
+    assert len(full) == 20_000 and torch.bincount(full.targets).tolist() == [2000] * 10
+    x, y = _first(tr)
+    assert x.shape == (256, 3, 32, 32) and tr.flip is True
