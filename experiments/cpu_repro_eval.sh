@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Evaluation of the CPU-scale reproduction (run after experiments/cpu_repro.sh; each model as soon as it is trained).
-# Clean accuracy on all 10,000 test images; every attack (standard, the paper's protocol, AutoAttack with the
+# Clean accuracy on all 10,000 test images (experiments/clean_accuracy.py); every attack (standard, the paper's protocol, AutoAttack with the
 # reference budgets, and the adaptive attacks on the mask choice) on a fixed seeded slice of N test images.
 # Finished rows are kept: re-running continues where an interrupted evaluation stopped.
 # Usage: bash experiments/cpu_repro_eval.sh RESULTS_DIR RUN [N] [ATTACKS]
@@ -12,5 +12,5 @@ ATTACKS="${4:-clean,fgsm,pgd20,cw,fgsm-paper,pgd20-paper,cw-paper,autoattack}"
 ck="$R/$RUN/last.pt"
 while [ ! -f "$R/$RUN/status.json" ]; do sleep 30; done      # wait until the run is trained
 ev() { local out=$1; shift; ewas-eval "$ck" --out "$out" --threads 1 $( [ -d "$out" ] && echo --resume ) "$@"; }
-ev "$R/$RUN/eval-clean10k" --attacks clean --n 10000 --no-adaptive
+[ -f "$R/$RUN/eval-clean10k/report.csv" ] || python experiments/clean_accuracy.py "$ck" "$R/$RUN/eval-clean10k"
 ev "$R/$RUN/eval" --attacks "$ATTACKS" --n "$N"

@@ -9,6 +9,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[env] creating virtual environment $VENV"
   "$PY" -m venv "$VENV"
 fi
+if [ "$(cat "$VENV/.ewas_stamp" 2>/dev/null)" != "$stamp_now" ] && command -v flock >/dev/null; then
+  exec 9>"$VENV/.ewas_lock"; flock 9   # one installer at a time; the others wait, then find the stamp current
+fi
 if [ "$(cat "$VENV/.ewas_stamp" 2>/dev/null)" != "$stamp_now" ]; then
   echo "[env] installing ewas_nb and its dependencies into $VENV (first run takes a few minutes)"
   t0=$(date +%s)
