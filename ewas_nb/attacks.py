@@ -10,7 +10,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from torchattacks.attack import Attack
 from . import __version__
-from .core import aux_layers, aux_loss, use_labels
+from .core import aux_layers, aux_loss, use_labels, set_layers
 
 # %% auto #0
 __all__ = ['ATTACKS', 'PROTOCOLS', 'eval_mode', 'seeded', 'model_device', 'cw_margin', 'ce_loss', 'cw_loss', 'LinfAttack', 'PGD',
@@ -243,13 +243,7 @@ def alc_ce_loss(model, x, y, weight:float=1.0):
 @contextlib.contextmanager
 def surrogate_masks(model:nn.Module, temperature:float|None=1.0):
     "Within the block every defence layer with a `surrogate` (EWAS, CAS) uses the straight-through mask at `temperature`."
-    layers = [l for l in aux_layers(model) if hasattr(l, 'surrogate')]
-    old = [l.surrogate for l in layers]
-    try:
-        for l in layers: l.surrogate = temperature
-        yield layers
-    finally:
-        for l, o in zip(layers, old): l.surrogate = o
+    with set_layers([l for l in aux_layers(model) if hasattr(l, 'surrogate')], 'surrogate', temperature) as layers: yield layers
 
 class BPDA(PGD):
     "Adaptive (b): PGD through the straight-through (softmax, temperature T) surrogate of the mask choice; forward unchanged."

@@ -8,8 +8,8 @@ import contextlib
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['default_device', 'AuxLayer', 'EWAS', 'aux_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted', 'insert_after',
-           'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
+__all__ = ['default_device', 'AuxLayer', 'EWAS', 'aux_layers', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted',
+           'insert_after', 'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
 
 # %% ../nbs/00_core.ipynb #d9411469
 def default_device() -> torch.device:
@@ -78,18 +78,23 @@ def aux_layers(model:nn.Module) -> list:
 
 # %% ../nbs/00_core.ipynb #5c043436
 @contextlib.contextmanager
+def set_layers(layers:list, attr:str, value):
+    "Within the block, `attr` of every layer in `layers` is `value` (or `value(layer)` if callable); restored on every exit."
+    old = [getattr(l, attr) for l in layers]
+    try:
+        for l in layers: setattr(l, attr, value(l) if callable(value) else value)
+        yield layers
+    finally:
+        for l, o in zip(layers, old): setattr(l, attr, o)
+
+# %% ../nbs/00_core.ipynb #0ed9a3cb
+@contextlib.contextmanager
 def use_labels(model:nn.Module, y:torch.Tensor|None,
                attack:bool=False): # for a training-time attack: only layers whose `attack_labels` is True get `y`
     "Within the block, every defence layer of `model` selects its mask with the labels `y`."
-    layers = aux_layers(model)
-    old = [l.labels for l in layers]
-    try:
-        for l in layers: l.labels = y if (l.attack_labels or not attack) else None
-        yield model
-    finally:
-        for l, o in zip(layers, old): l.labels = o
+    with set_layers(aux_layers(model), 'labels', lambda l: y if (l.attack_labels or not attack) else None): yield model
 
-# %% ../nbs/00_core.ipynb #0ed9a3cb
+# %% ../nbs/00_core.ipynb #deb74c13
 def aux_loss(model:nn.Module, y:torch.Tensor) -> torch.Tensor:
     "Weighted sum of the auxiliary losses of all defence layers in `model` for its last forward."
     layers = [l for l in aux_layers(model) if l.enabled]
@@ -97,19 +102,13 @@ def aux_loss(model:nn.Module, y:torch.Tensor) -> torch.Tensor:
     if missing: raise RuntimeError("aux_loss needs a forward pass of the model first")
     return sum((l.aux_weight * l.aux_loss(y) for l in layers), torch.zeros((), device=y.device))
 
-# %% ../nbs/00_core.ipynb #deb74c13
+# %% ../nbs/00_core.ipynb #b161ef0a
 @contextlib.contextmanager
 def bypass_aux(model:nn.Module):
     "Within the block, every defence layer of `model` is the identity."
-    layers = aux_layers(model)
-    old = [l.enabled for l in layers]
-    try:
-        for l in layers: l.enabled = False
-        yield model
-    finally:
-        for l, o in zip(layers, old): l.enabled = o
+    with set_layers(aux_layers(model), 'enabled', False): yield model
 
-# %% ../nbs/00_core.ipynb #14674230
+# %% ../nbs/00_core.ipynb #5912f679
 class Inserted(nn.Sequential):
     "The original submodule followed by a defence layer (what `insert_after` puts in its place)."
 
@@ -128,7 +127,7 @@ def insert_after(model:nn.Module, name:str, layer:nn.Module) -> nn.Module:
     setattr(parent, leaf, Inserted(getattr(parent, leaf), layer))
     return model
 
-# %% ../nbs/00_core.ipynb #5912f679
+# %% ../nbs/00_core.ipynb #8f598cb0
 def remove_aux(model:nn.Module) -> nn.Module:
     "Undo `insert_after`/`add_ewas`: put every wrapped submodule back in place; returns `model`."
     for name, m in list(model.named_modules()):
@@ -137,7 +136,7 @@ def remove_aux(model:nn.Module) -> nn.Module:
             setattr(model.get_submodule(parent_name) if parent_name else model, leaf, m[0])
     return model
 
-# %% ../nbs/00_core.ipynb #8f598cb0
+# %% ../nbs/00_core.ipynb #1494af06
 def activation_shape(model:nn.Module, name:str, input_size=(3, 32, 32)) -> tuple:
     "Shape (without batch) of the output of submodule `name` for inputs of `input_size`, from a dry run."
     sub, out = _get(model, name), {}
@@ -156,7 +155,7 @@ def activation_shape(model:nn.Module, name:str, input_size=(3, 32, 32)) -> tuple
     if out.get('shape') is None: raise ValueError(f"layer {name!r} did not return a tensor in the dry run")
     return out['shape']
 
-# %% ../nbs/00_core.ipynb #1494af06
+# %% ../nbs/00_core.ipynb #ac207812
 def add_aux(model:nn.Module, after:str, make_layer, input_size=(3, 32, 32)) -> nn.Module:
     "Insert `make_layer(shape)` after submodule `after`, `shape` being its activation's (C, H, W) from a dry run."
     shape = activation_shape(model, after, input_size)
@@ -165,7 +164,7 @@ def add_aux(model:nn.Module, after:str, make_layer, input_size=(3, 32, 32)) -> n
     if p is not None: layer = layer.to(p.device)
     return insert_after(model, after, layer)
 
-# %% ../nbs/00_core.ipynb #ac207812
+# %% ../nbs/00_core.ipynb #fb282cef
 def add_ewas(model:nn.Module,
              after:str,               # name of the submodule EWAS follows, e.g. 'layer4.0'
              num_classes:int=10,      # number of classes K of the auxiliary classifier
