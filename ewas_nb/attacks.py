@@ -5,7 +5,7 @@ EWAS, CAS and CIFS, all with torchattacks' `atk(images, labels) -> adv_images` c
 
 # %% ../nbs/04_attacks.ipynb #4ebc37e8
 from __future__ import annotations
-import collections, contextlib, functools, inspect
+import collections, contextlib, functools, inspect, math
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from torchattacks.attack import Attack
@@ -13,10 +13,10 @@ from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
 
 # %% auto #0
-__all__ = ['ATTACKS', 'PROTOCOLS', 'eval_mode', 'seeded', 'model_device', 'cw_margin', 'ce_loss', 'cw_loss', 'LinfAttack', 'PGD',
-           'small_cnn', 'quick_train', 'TorchAttack', 'fgsm', 'pgd_torchattacks', 'autoattack', 'paper_ce_loss',
-           'paper_cw_loss', 'alc_loss', 'alc_ce_loss', 'surrogate_masks', 'BPDA', 'FixedMasks', 'adaptive_attacks',
-           'Clean', 'Noise', 'make_attack']
+__all__ = ['ATTACKS', 'PROTOCOLS', 'eval_mode', 'seeded', 'model_device', 'check_budget', 'check_inputs', 'cw_margin', 'ce_loss',
+           'cw_loss', 'LinfAttack', 'PGD', 'small_cnn', 'quick_train', 'TorchAttack', 'fgsm', 'pgd_torchattacks',
+           'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss', 'alc_ce_loss', 'surrogate_masks', 'BPDA',
+           'FixedMasks', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack']
 
 # %% ../nbs/04_attacks.ipynb #15a30ed1
 @contextlib.contextmanager
@@ -51,13 +51,63 @@ def model_device(model:nn.Module) -> torch.device:
     return t.device if t is not None else torch.device('cpu')
 
 # %% ../nbs/04_attacks.ipynb #c07bec4f
+def check_budget(eps:float,           # L∞ radius: in [0, 1] (images lie in [0, 1])
+                 alpha:float=None,    # step size: > 0 (or 0 when eps is 0)
+                 steps:int=None,      # gradient steps: a whole number >= 1
+                 restarts:int=None    # runs: a whole number >= 1
+                ) -> float:
+    "Raise a one-line `ValueError` unless the attack budget is valid; returns `eps` as a float."
+    try: e = float(eps)
+    except (TypeError, ValueError): raise ValueError(f"eps must be a number, got {eps!r}") from None
+    if not 0 <= e <= 1: raise ValueError(f"eps must be >= 0 and <= 1 (an L-inf radius for images in [0, 1]), got {e:g}")
+    if alpha is not None and not (math.isfinite(float(alpha)) and (float(alpha) > 0 or float(alpha) == e == 0)):
+        raise ValueError(f"step size alpha must be > 0, got {float(alpha):g}")
+    for k, v in (('steps', steps), ('restarts', restarts)):
+        if v is not None and (int(v) != v or v < 1): raise ValueError(f"{k} must be an integer >= 1, got {v}")
+    return e
+
+# %% ../nbs/04_attacks.ipynb #438b22cd
+def _what(x): return f"{x.dtype} {tuple(x.shape)}" if torch.is_tensor(x) else type(x).__name__
+
+def check_inputs(model:nn.Module|None,  # the model the images are for (None: skip the model checks)
+                 x:torch.Tensor,        # images (N, C, H, W)
+                 y:torch.Tensor=None,   # their labels (N,), or None
+                 num_classes:int=None   # K, if known; None: from one forward pass of `x[:1]` through `model`
+                ) -> int|None:
+    "Raise a one-line `ValueError` unless `x` is a batch of finite images in [0, 1] that `model` takes and `y` their labels in [0, K); returns K."
+    if not (torch.is_tensor(x) and x.dim() == 4 and x.is_floating_point()):
+        raise ValueError(f"images must be a float tensor (N, C, H, W) in [0, 1], got {_what(x)}")
+    if len(x) == 0: raise ValueError("no images: the data set or batch is empty")
+    if y is not None:
+        if not (torch.is_tensor(y) and y.shape == (len(x),)): raise ValueError(f"y must hold one label per image, shape ({len(x)},), got {_what(y)}")
+        if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool: raise ValueError(f"labels must be integers, got {y.dtype}")
+    with torch.no_grad():
+        bad, lo, hi = torch.stack([(~torch.isfinite(x)).sum().float(), x.min().float(), x.max().float()]).tolist()
+    if bad: raise ValueError(f"images must be finite, got {int(bad)} NaN or Inf value(s)")
+    if lo < 0 or hi > 1: raise ValueError(f"images must lie in [0, 1] (normalisation belongs inside the model), got [{lo:.3f}, {hi:.3f}]")
+    want = getattr(model, 'input_size', None)
+    if want is not None and tuple(x.shape[1:]) != tuple(want):
+        raise ValueError(f"images of shape {tuple(x.shape[1:])} do not fit the model, which takes {tuple(want)} (its input_size)")
+    if model is not None and num_classes is None:
+        try:
+            with torch.no_grad(), eval_mode(model), use_labels(model, None): out = model(x[:1].to(model_device(model)))
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])}: {str(e).strip().splitlines()[0]}") from None
+        num_classes = out.shape[1] if torch.is_tensor(out) and out.dim() == 2 else None
+    if y is not None:
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or (num_classes is not None and hi >= num_classes):
+            raise ValueError(f"labels must lie in [0, {num_classes if num_classes is not None else 'K'}), got values in [{lo}, {hi}]")
+    return num_classes
+
+# %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
     "Per-example C&W margin loss of the paper's code: -max(z_y - max_{k≠y} z_k + κ, 0)."
     real = logits.gather(1, y[:, None]).squeeze(1)
     other = logits.masked_fill(F.one_hot(y, logits.shape[1]).bool(), float('-inf')).amax(1)
     return -(real - other + kappa).clamp(min=0)
 
-# %% ../nbs/04_attacks.ipynb #438b22cd
+# %% ../nbs/04_attacks.ipynb #a032b46a
 def ce_loss(model, x, y):
     "Cross-entropy of the main logits (FGSM, PGD)."
     logits = model(x)
@@ -68,21 +118,22 @@ def cw_loss(model, x, y, kappa:float=50.0):
     logits = model(x)
     return cw_margin(logits, y, kappa).mean(), logits
 
-# %% ../nbs/04_attacks.ipynb #46a83861
+# %% ../nbs/04_attacks.ipynb #9405dd7e
 class LinfAttack(Attack):
     "Base of this module's attacks: `atk(images, labels)` crafts in eval mode with frozen parameters, seeded, and restores both."
     implementation = f"ewas_nb {__version__}"
     def __init__(self, name, model, eps=8/255, seed=None):
         super().__init__(name, model)
-        self.eps, self.seed = float(eps), seed
+        self.eps, self.seed = check_budget(eps), seed
         self.steps, self.restarts = 0, 1
     def __call__(self, images, labels):
+        check_inputs(self.model, images, labels)
         dev = model_device(self.model)
         with eval_mode(self.model), seeded(self.seed, dev):
             adv = self.forward(images.detach().to(dev), labels.detach().to(dev))
         return adv.detach()
 
-# %% ../nbs/04_attacks.ipynb #f04e5bcf
+# %% ../nbs/04_attacks.ipynb #b640f046
 class PGD(LinfAttack):
     "L∞ PGD ascending `loss(model, x, y) -> (loss, logits)`; keeps each example's first fooling iterate (early_stop) and restarts."
     def __init__(self, model,
@@ -96,6 +147,7 @@ class PGD(LinfAttack):
                  seed:int=None):           # seed of the random starts; None: torch's global RNG
         super().__init__("PGD", model, eps, seed)
         self.alpha = self.eps / 4 if alpha is None else float(alpha)
+        check_budget(self.eps, self.alpha, steps, restarts)
         self.steps, self.random_start, self.restarts, self.loss, self.early_stop = steps, random_start, restarts, loss, early_stop
 
     def run(self, x0, y):
@@ -133,7 +185,7 @@ class PGD(LinfAttack):
                 if not len(todo): break
         return out
 
-# %% ../nbs/04_attacks.ipynb #a032b46a
+# %% ../nbs/04_attacks.ipynb #8b9035e7
 def small_cnn(num_classes:int=10, # number of classes
               in_chans:int=1,     # input channels
               width:int=16):      # channels of the first block (the second has twice as many)
@@ -143,7 +195,7 @@ def small_cnn(num_classes:int=10, # number of classes
         block1=block(in_chans, width), block2=block(width, 2 * width),
         pool=nn.AdaptiveAvgPool2d(2), flat=nn.Flatten(), head=nn.Linear(8 * width, num_classes)))
 
-# %% ../nbs/04_attacks.ipynb #cdabdc2e
+# %% ../nbs/04_attacks.ipynb #37ff6f8a
 def quick_train(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                 epochs:int=6,          # passes over (x, y)
                 lr:float=3e-3,         # Adam learning rate
@@ -169,7 +221,7 @@ def quick_train(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                 opt.zero_grad(); loss.backward(); opt.step()
     return model.eval()
 
-# %% ../nbs/04_attacks.ipynb #b76f274d
+# %% ../nbs/04_attacks.ipynb #5249594e
 class TorchAttack(LinfAttack):
     "A torchattacks attack run in eval mode with frozen parameters and a seeded RNG (restored afterwards)."
     def __init__(self, atk:Attack, steps:int=0, restarts:int=1, seed:int=None, name:str=None):
@@ -178,22 +230,24 @@ class TorchAttack(LinfAttack):
         self.implementation = f"torchattacks {torchattacks.__version__} {name or type(atk).__name__}"
     def forward(self, images, labels): return self.atk(images, labels)
 
-# %% ../nbs/04_attacks.ipynb #a538e08c
+# %% ../nbs/04_attacks.ipynb #21d88f84
 def fgsm(model, eps:float=8/255, seed:int=None, **kw) -> TorchAttack:
     "FGSM (Goodfellow et al. 2015): one signed gradient step of size ε from the clean image (torchattacks)."
     return TorchAttack(torchattacks.FGSM(model, eps=eps), steps=1, seed=seed)
 
 def pgd_torchattacks(model, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, **kw) -> TorchAttack:
     "torchattacks' PGD (last iterate, step ε/4, random start): a cross-check of `PGD`."
+    check_budget(eps, eps / 4 if alpha is None else alpha, steps)
     return TorchAttack(torchattacks.PGD(model, eps=eps, alpha=eps / 4 if alpha is None else alpha, steps=steps), steps=steps, seed=seed)
 
-# %% ../nbs/04_attacks.ipynb #a9f330d8
+# %% ../nbs/04_attacks.ipynb #7f397a1d
 def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
                version:str='standard', # 'standard': the reference budgets; 'torchattacks': torchattacks.AutoAttack as shipped
                steps:int=100,          # APGD/FAB iterations in 'standard' (reference: 100)
                n_queries:int=5000,     # Square's queries in 'standard' (reference: 5000)
                **kw) -> TorchAttack:
     "AutoAttack 'standard' (APGD-CE, APGD-T, FAB-T, Square) from torchattacks' classes, with the reference budgets."
+    check_budget(eps, steps=steps)
     seed = 0 if seed is None else seed
     if version == 'torchattacks':
         atk = TorchAttack(torchattacks.AutoAttack(model, eps=eps, version='standard', n_classes=num_classes, seed=seed),
@@ -210,7 +264,7 @@ def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
     atk.params, atk.eps = f"iterations={steps}, square_queries={n_queries}, targets={num_classes - 1}", float(eps)
     return atk
 
-# %% ../nbs/04_attacks.ipynb #21d88f84
+# %% ../nbs/04_attacks.ipynb #64b38035
 def paper_ce_loss(model, x, y):
     "The paper's objective: CE(main) + Σ λ·CE(aux) over the defence layers (`core.aux_loss`), argmax masks."
     logits = model(x)
@@ -223,7 +277,7 @@ def paper_cw_loss(model, x, y, kappa:float=50.0):
               torch.zeros((), device=y.device))
     return cw_margin(logits, y, kappa).mean() + aux, logits
 
-# %% ../nbs/04_attacks.ipynb #c548198e
+# %% ../nbs/04_attacks.ipynb #30614a6d
 def _aux_ce(model, y):
     layers = [l for l in aux_layers(model) if l.enabled]
     if not layers: raise ValueError("the model has no defence layers (AuxLayer): the ALC attacks do not apply")
@@ -239,7 +293,7 @@ def alc_ce_loss(model, x, y, weight:float=1.0):
     logits = model(x)
     return F.cross_entropy(logits, y) + weight * _aux_ce(model, y), logits
 
-# %% ../nbs/04_attacks.ipynb #fb05ab85
+# %% ../nbs/04_attacks.ipynb #16cc6550
 @contextlib.contextmanager
 def surrogate_masks(model:nn.Module, temperature:float|None=1.0):
     "Within the block every defence layer with a `surrogate` (EWAS, CAS) uses the straight-through mask at `temperature`."
@@ -255,7 +309,7 @@ class BPDA(PGD):
             if not layers: raise ValueError("the model has no layer with a straight-through surrogate (EWAS, CAS): BPDA does not apply")
             return super().forward(images, labels)
 
-# %% ../nbs/04_attacks.ipynb #4ea7c94e
+# %% ../nbs/04_attacks.ipynb #270963d8
 def _steer_loss(c, weight=1.0):
     def loss(model, x, y):
         logits = model(x)
@@ -275,6 +329,7 @@ class FixedMasks(LinfAttack):
         super().__init__("FixedMasks", model, eps, seed)
         self.num_classes, self.steps, self.steer, self.loss = num_classes, steps, steer, loss
         self.alpha = self.eps / 4 if alpha is None else float(alpha)
+        check_budget(self.eps, self.alpha, steps)
         self.restarts = 1
     def forward(self, images, labels):
         if not aux_layers(self.model): raise ValueError("the model has no defence layers (AuxLayer): fixed masks do not apply")
@@ -289,7 +344,7 @@ class FixedMasks(LinfAttack):
             todo = todo[~hit]
         return out
 
-# %% ../nbs/04_attacks.ipynb #4eb858db
+# %% ../nbs/04_attacks.ipynb #2049f0e9
 def adaptive_attacks(model:nn.Module) -> list:
     "Names of the adaptive attacks that apply to `model`'s defence layers (none without `AuxLayer`s)."
     layers = aux_layers(model)
@@ -298,7 +353,7 @@ def adaptive_attacks(model:nn.Module) -> list:
     if any(hasattr(l, 'surrogate') for l in layers): names.append('bpda')
     return names + ['fixed-mask', 'fixed-mask-steer']
 
-# %% ../nbs/04_attacks.ipynb #ea6e3d05
+# %% ../nbs/04_attacks.ipynb #582602d1
 class Clean(LinfAttack):
     "No attack: returns the images (the 'clean' row)."
     def __init__(self, model, **kw): super().__init__("Clean", model, 0.0)
@@ -334,7 +389,7 @@ ATTACKS = {
 PROTOCOLS = {n: ('paper' if n.endswith('-paper') else 'adaptive' if n in ('alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer')
                  else 'baseline' if n in ('clean', 'noise') else 'standard') for n in ATTACKS}
 
-# %% ../nbs/04_attacks.ipynb #ded7ae57
+# %% ../nbs/04_attacks.ipynb #cd9e5842
 def make_attack(name:str,              # a key of `ATTACKS`
                 model:nn.Module,       # the model to attack
                 eps:float=8/255,       # L∞ radius

@@ -4,19 +4,19 @@
 
 # %% ../nbs/07_cli.ipynb #75b70542
 from __future__ import annotations
-import contextlib, datetime, functools, json, os, sys, time, warnings
+import argparse, contextlib, datetime, functools, json, os, sys, time, warnings
 from pathlib import Path
 import pandas as pd, torch
 from fastcore.script import call_parse, is_cli
-from .train import (TRAIN_DEFAULTS, check_config, check_out_dir, prepare_run_dir, run_training, load_model,
-                           parse_eps, atomic_write, accuracy, pgd_accuracy)
+from .train import (TRAIN_DEFAULTS, check_config, check_device, check_out_dir, prepare_run_dir, run_training,
+                           load_model, parse_eps, atomic_write, accuracy, pgd_accuracy)
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'DEMO_ATTACKS', 'DEMO_ADAPTIVE', 'PAPER_ROWS', 'cli_errors', 'set_threads', 'train', 'evaluate',
            'demo_attacks', 'comparison_table', 'plot_comparison', 'demo']
 
 # %% ../nbs/07_cli.ipynb #3bd89784
-USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError)
+USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
 
 def cli_errors(f):
     "Run `f`; under a CLI call a user error becomes one `error: ...` line on stderr and exit status 2."
@@ -28,6 +28,17 @@ def cli_errors(f):
             print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
             return 2
     return _f
+
+_argparse_error = getattr(argparse.ArgumentParser.error, 'original', argparse.ArgumentParser.error)
+
+def _usage_error(self, message):
+    "argparse's `error` while one of this module's commands parses: one `error: ...` line, status 2 (other parsers: unchanged)."
+    if not any(f is not None and is_cli(f) for f in map(globals().get, ('train', 'evaluate', 'demo'))): return _argparse_error(self, message)
+    print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+    sys.exit(2)
+
+_usage_error.original = _argparse_error
+argparse.ArgumentParser.error = _usage_error
 
 def set_threads(threads:int=None) -> int:
     "Torch CPU threads: `threads`, or half the cores (at least 1): spinning OpenMP threads on a busy machine are slow."
@@ -128,20 +139,20 @@ def evaluate(checkpoint:str,          # a checkpoint written by ewas-train (last
              resume:bool=False,       # continue an interrupted evaluation in --out (finished rows are kept)
              overwrite:bool=False):   # replace an existing report directory
     "Evaluate a checkpoint's robustness (clean, FGSM, PGD, CW, AutoAttack, adaptive attacks) and write a report."
-    from ewas_nb.evaluate import run_evaluation, PROTOCOL_ATTACKS
+    from ewas_nb.evaluate import run_evaluation, PROTOCOL_ATTACKS, parse_eps as parse_radius
     ck = Path(checkpoint)
     if not ck.is_file(): raise FileNotFoundError(f"checkpoint not found: {ck}")
-    eps_v = parse_eps(eps)
-    if eps_v < 0: raise ValueError(f"eps must be >= 0, got {eps_v:g}")
+    eps_v = parse_radius(eps)  # in [0, 1]
     if n < 1: raise ValueError(f"n must be >= 1, got {n}")
     names = _check_attacks([a for a in attacks.split(',') if a]) if attacks else None
     if protocol not in PROTOCOL_ATTACKS: raise ValueError(f"unknown protocol {protocol!r}; choose from {', '.join(PROTOCOL_ATTACKS)}")
+    check_device(device)
     out = Path(out) if out else ck.parent/f'{ck.stem}_eval'
     check_out_dir(out, resume=resume, overwrite=overwrite)
     set_threads(threads)
-    if overwrite: prepare_run_dir(out, overwrite=True)
+    # --overwrite: the old report goes only once the model and data are loaded and checked (run_evaluation)
     run_evaluation(str(ck), out_dir=out, attacks=names, protocol=protocol, adaptive=adaptive, n=n, eps=eps_v, seed=seed,
-                   device=device, progress=True)
+                   device=device, progress=True, overwrite=overwrite)
     print(f"report: {out}")
     return 0
 
@@ -213,6 +224,8 @@ def demo(data_dir:str=None,          # an ImageFolder (train/ and test/), e.g. .
     if n_eval is not None and n_eval < 1: raise ValueError(f"n_eval must be >= 1, got {n_eval}")
     if not names: raise ValueError("--attacks names no attack")
     _check_attacks(names + adaptive_names)
+    from ewas_nb.data import dataset_info
+    dataset_info(dataset, data_dir, **({'size': size} if size else {}))  # an empty or unreadable folder fails here
     run = Path(out or f'runs/demo-{_stamp()}')
     if run.exists(): raise FileExistsError(f"run directory {run} exists; the demo never overwrites one: pick another --out")
     check_out_dir(run)

@@ -14,7 +14,8 @@ import torchattacks
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
-from .attacks import (ATTACKS, PROTOCOLS, LinfAttack, adaptive_attacks, eval_mode, make_attack, model_device,
+from .attacks import (ATTACKS, PROTOCOLS, LinfAttack, adaptive_attacks, check_budget, check_inputs, eval_mode,
+                             make_attack, model_device,
                              seeded, surrogate_masks)
 
 # %% auto #0
@@ -24,11 +25,10 @@ __all__ = ['PROTOCOL_ATTACKS', 'parse_eps', 'eps_str', 'tensor_hash', 'model_has
 
 # %% ../nbs/06_evaluate.ipynb #a1ef2278
 def parse_eps(eps) -> float:
-    "ε as a float from a number or a string such as '8/255' or '0.031'; a negative or malformed ε raises ValueError."
+    "ε as a float from a number or a string such as '8/255' or '0.031'; a malformed ε or one outside [0, 1] raises ValueError."
     try: v = float(Fraction(eps.strip())) if isinstance(eps, str) else float(eps)
     except (ValueError, TypeError, ZeroDivisionError): raise ValueError(f"eps must be a number or a fraction such as 8/255, got {eps!r}") from None
-    if not math.isfinite(v) or v < 0: raise ValueError(f"eps must be a finite number >= 0, got {eps!r}")
-    return v
+    return check_budget(v)
 
 def eps_str(eps) -> str:
     "ε as an exact string: 'k/255' for a whole number of grey levels, else the shortest float form."
@@ -62,6 +62,8 @@ class ResultStore:
         self.dir = Path(out_dir) if out_dir is not None else None
         self.rows, self.batches = {}, {}
         if self.dir is None: return
+        from ewas_nb.train import check_writable
+        check_writable(self.dir, 'report directory')  # before any attack runs, not after its first batch
         self.dir.mkdir(parents=True, exist_ok=True)
         for rec in self._read('rows.jsonl'): self.rows[rec['key']] = rec['row']
         for rec in self._read('batches.jsonl'): self.batches.setdefault(rec['key'], {})[rec['start']] = rec
@@ -124,8 +126,7 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                     **kw) -> dict:          # attack options (steps, alpha, restarts, kappa, temperature, ...)
     "One row: accuracy of `model` (argmax masks) under `attack` on (x, y), with per-example correctness."
     eps_v, dev = parse_eps(eps), model_device(model)
-    if num_classes is None:
-        with torch.no_grad(), eval_mode(model): num_classes = model(x[:1].to(dev)).shape[1]
+    num_classes = check_inputs(model, x, y, num_classes)
     mh, dh = hashes or (model_hash(model), tensor_hash(x, y))
     kw = {k: v for k, v in kw.items() if v is not None}
     key = _row_key(attack=attack, eps=repr(eps_v), seed=seed, n=len(x), batch_size=batch_size, model=mh, data=dh, kw=kw)
@@ -173,6 +174,7 @@ def worst_case_row(rows:list) -> dict:
 # %% ../nbs/06_evaluate.ipynb #f2b3c7a1
 def zero_grad_fraction(model:nn.Module, x:torch.Tensor, y:torch.Tensor, batch_size:int=256) -> float:
     "Fraction of examples whose input gradient of the logit margin (max wrong − true) is exactly zero (real model)."
+    check_inputs(model, x, y)
     dev, zero = model_device(model), 0
     with eval_mode(model), use_labels(model, None), surrogate_masks(model, None), torch.enable_grad():
         for i in range(0, len(x), batch_size):
@@ -212,7 +214,7 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
         r = [r for r in rows if r['attack'] == name]
         return r[0]['accuracy'] if r else None
     clean, base = run('clean', 0), run('pgd20', eps_v)
-    sweep = [run('pgd20', e) for e in (0.0, eps_v / 2, eps_v, 2 * eps_v, large_eps)]
+    sweep = [run('pgd20', e) for e in (0.0, eps_v / 2, eps_v, min(2 * eps_v, 1.0), large_eps)]
     more, rst = run('pgd20', eps_v, steps=20 * steps_factor, seed=seed + 1), run('pgd20', eps_v, restarts=restarts, seed=seed + 1)
     noise, zg = run('noise', eps_v), zero_grad_fraction(model, x, y, batch_size)
     b = base['accuracy']
@@ -256,11 +258,7 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     return pd.DataFrame(out)
 
 # %% ../nbs/06_evaluate.ipynb #eebb163d
-def _check_data(x, y):
-    if not (torch.is_tensor(x) and x.dim() == 4 and x.is_floating_point()): raise ValueError(f"x must be a float tensor of images (N, C, H, W), got {getattr(x, 'shape', type(x))}")
-    if not (torch.is_tensor(y) and y.shape == (len(x),)): raise ValueError(f"y must hold one label per image, shape ({len(x)},), got {tuple(getattr(y, 'shape', ()))}")
-    if len(x) == 0: raise ValueError("no examples to evaluate")
-    if x.min() < 0 or x.max() > 1: raise ValueError(f"images must lie in [0, 1] (normalisation belongs inside the model), got [{x.min():.3f}, {x.max():.3f}]")
+_REPORT_FILES = ('rows.jsonl', 'batches.jsonl', 'report.md', 'report.csv', 'report.json')
 
 def _apply_flags(df, checks):
     df = df.copy()
@@ -278,6 +276,7 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                       batch_size:int=256,     # examples per batch
                       progress:bool=True,     # tqdm bars over attacks and batches
                       out_dir=None,           # write report.{md,csv,json} here, and resume from the rows kept here
+                      overwrite:bool=False,   # discard an earlier report and its rows in `out_dir` (once all inputs are checked)
                       store:ResultStore=None, # cache of rows to share between calls (default: that of `out_dir`)
                       checks:bool=True,       # run `sanity_checks` and flag failures
                       worst_case:bool=True,   # add the per-example worst case over all rows
@@ -286,13 +285,13 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                       verbose:bool=None,      # print the Markdown report (None: = progress)
                       **kw) -> pd.DataFrame:  # options for every attack that takes them (steps, temperature, ...)
     "One row per attack (accuracy of the real, argmax-mask model), the worst case, sanity checks; `df.attrs['checks']`."
-    _check_data(x, y)
+    num_classes = check_inputs(model, x, y)
     eps_v = parse_eps(eps)
     attacks = list(attacks)
     bad = [a for a in attacks if a not in ATTACKS]
     if bad: raise ValueError(f"unknown attack {bad[0]!r}; valid: {', '.join(ATTACKS)}")
-    dev = model_device(model)
-    with torch.no_grad(), eval_mode(model): num_classes = model(x[:1].to(dev)).shape[1]
+    if overwrite and out_dir is not None and store is None:  # everything is checked: only now may earlier results go
+        for f in _REPORT_FILES: (Path(out_dir) / f).unlink(missing_ok=True)
     hashes, store = (model_hash(model), tensor_hash(x, y)), store or ResultStore(out_dir)
     rows = []
     for name in tqdm(attacks, desc="attacks", disable=not progress):
@@ -363,8 +362,8 @@ def eps_sweep(models,                          # a model, or a dict name -> mode
               store:ResultStore=None,          # cache of rows to share between calls (default: that of `out_dir`)
               **kw) -> pd.DataFrame:
     "Accuracy of each model under each attack at each ε (one row per model, attack and ε)."
-    _check_data(x, y)
     models = models if isinstance(models, dict) else {type(models).__name__: models}
+    for m in models.values(): check_inputs(m, x, y)
     store, rows = store or ResultStore(out_dir), []
     for mname, m in models.items():
         hashes = (model_hash(m), tensor_hash(x, y))
@@ -429,7 +428,8 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
                    attack_kw:dict=None,        # per-attack options, e.g. {'autoattack': dict(steps=10)}
                    model:nn.Module=None,       # use this model instead of loading `checkpoint`
                    config:dict=None,           # its config (dataset, data_dir, arch, defense, ...)
-                   data:tuple=None) -> pd.DataFrame: # use these (x, y) instead of loading the data set
+                   data:tuple=None,            # use these (x, y) instead of loading the data set
+                   overwrite:bool=False) -> pd.DataFrame: # replace an earlier report in `out_dir` (once everything is checked and loaded)
     "Evaluate a checkpoint: the robustness report of its model on n test examples, written to `out_dir`."
     eps_v = parse_eps(eps)
     if protocol not in PROTOCOL_ATTACKS: raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOL_ATTACKS)}")
@@ -449,6 +449,9 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
     if checkpoint is not None and Path(checkpoint).is_file():
         meta.update(checkpoint=str(checkpoint), checkpoint_sha256=_file_sha256(checkpoint))
         if out_dir is None: out_dir = Path(checkpoint).parent / f"{Path(checkpoint).stem}_eval"
+    if out_dir is not None:
+        from ewas_nb.train import check_writable
+        check_writable(out_dir, 'report directory')
     dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
     if data is None:
         if dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
@@ -461,4 +464,4 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
     attacks = list(attacks or PROTOCOL_ATTACKS[protocol])
     if adaptive: attacks += [a for a in adaptive_attacks(model) if a not in attacks]
     return robustness_report(model, x, y, attacks, eps=eps_v, seed=seed, batch_size=batch_size, progress=progress,
-                             out_dir=out_dir, attack_kw=attack_kw, meta=meta)
+                             out_dir=out_dir, overwrite=overwrite, attack_kw=attack_kw, meta=meta)

@@ -15,10 +15,11 @@ from .core import default_device, aux_layers, use_labels, aux_loss, add_ewas
 
 # %% auto #0
 __all__ = ['LOSSES', 'TRAIN_DEFAULTS', 'frozen', 'perturb', 'unwrap', 'aux_heads', 'standard_loss', 'pgd_loss', 'trades_loss',
-           'mart_loss', 'milestone_epochs', 'make_scheduler', 'atomic_write', 'save_checkpoint', 'pickle_globals',
-           'load_checkpoint', 'get_rng_state', 'set_rng_state', 'seed_everything', 'accuracy', 'pgd_accuracy',
-           'dist_info', 'setup_distributed', 'write_metrics', 'plot_metrics', 'fit', 'parse_eps', 'check_out_dir',
-           'check_config', 'prepare_run_dir', 'build_from_config', 'run_training', 'load_model']
+           'mart_loss', 'milestone_epochs', 'make_scheduler', 'atomic_write', 'save_checkpoint', 'check_writable',
+           'pickle_globals', 'load_checkpoint', 'get_rng_state', 'set_rng_state', 'seed_everything', 'accuracy',
+           'pgd_accuracy', 'dist_info', 'setup_distributed', 'write_metrics', 'plot_metrics', 'fit', 'parse_eps',
+           'check_device', 'check_out_dir', 'check_config', 'prepare_run_dir', 'build_from_config', 'run_training',
+           'load_model']
 
 # %% ../nbs/05_train.ipynb #72fcc779
 @contextlib.contextmanager
@@ -216,7 +217,17 @@ def save_checkpoint(path, state:dict) -> Path:
     "Write `state` (tensors and plain python values) to `path` atomically (temp file + fsync + os.replace)."
     return atomic_write(path, lambda f: torch.save(state, f))
 
-# %% ../nbs/05_train.ipynb #58ee080a
+# %% ../nbs/05_train.ipynb #9f47f43d
+def check_writable(path, what:str='run directory'):
+    "Raise a one-line `PermissionError` unless files can be created in `path` (or its nearest existing parent); creates nothing."
+    p = Path(path).absolute()
+    d = next(a for a in (p, *p.parents) if a.exists())
+    if not d.is_dir(): raise ValueError(f"{what} {path} cannot be created: {d} is not a directory")
+    try:
+        with tempfile.TemporaryFile(dir=d): pass  # an unnamed file (O_TMPFILE) where supported: nothing appears in d
+    except OSError as e: raise PermissionError(f"{what} {path} is not writable ({d}: {e.strerror})") from None
+
+# %% ../nbs/05_train.ipynb #40f062ad
 def pickle_globals(path) -> list:
     "Names of the Python objects (module.name) that the pickle(s) in `path` would import, read without unpickling."
     import io, pickletools, zipfile
@@ -258,7 +269,7 @@ def load_checkpoint(path, map_location=None) -> dict:
                          "that could run code; checkpoints hold only tensors and plain values") from None
     raise ValueError(f"corrupt or truncated checkpoint {path} ({type(err).__name__}); delete it or resume from another") from None
 
-# %% ../nbs/05_train.ipynb #786af94f
+# %% ../nbs/05_train.ipynb #75736c01
 def get_rng_state() -> dict:
     "RNG states of torch (CPU and CUDA), numpy and python as tensors/lists (loadable with weights_only)."
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -281,7 +292,7 @@ def seed_everything(seed:int):
     "Seed python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-# %% ../nbs/05_train.ipynb #30205369
+# %% ../nbs/05_train.ipynb #781298e3
 def accuracy(model:nn.Module, x, y, batch_size:int=256, device=None) -> float:
     "Clean accuracy of `model` (eval mode, predicted masks) on tensors `x`, `y`."
     device = device or next(model.parameters()).device
@@ -301,7 +312,7 @@ def pgd_accuracy(model:nn.Module, x, y, *, eps:float=8/255, alpha:float=2/255, s
         with frozen(model), torch.no_grad(): hits += (model(xa).argmax(1) == yb).sum().item()
     return hits / max(len(y), 1)
 
-# %% ../nbs/05_train.ipynb #781298e3
+# %% ../nbs/05_train.ipynb #6939c858
 def dist_info() -> tuple:
     "(rank, world_size) of the current process group, (0, 1) without one."
     return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
@@ -314,7 +325,7 @@ def setup_distributed(device=None) -> bool:
     dist.init_process_group('nccl' if cuda else 'gloo')
     return True
 
-# %% ../nbs/05_train.ipynb #6e1167e3
+# %% ../nbs/05_train.ipynb #90e90fad
 def _autocast(device, amp, bf16):
     if amp: return torch.autocast('cuda', dtype=torch.float16)
     if bf16: return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -328,7 +339,7 @@ def _plain(v):
     if isinstance(v, (np.integer, np.floating)): return v.item()
     return v
 
-# %% ../nbs/05_train.ipynb #6939c858
+# %% ../nbs/05_train.ipynb #c040e6ca
 def write_metrics(out_dir, rows:list):
     "Write the per-epoch records as metrics.csv and metrics.json (atomically)."
     out_dir = Path(out_dir)
@@ -348,7 +359,7 @@ def plot_metrics(df:pd.DataFrame, path=None, title:str=''):
     plt.close(fig)
     return fig
 
-# %% ../nbs/05_train.ipynb #ec8d1c7d
+# %% ../nbs/05_train.ipynb #7efdb002
 def _make_loader(ds, batch_size, world, rank, seed, workers, device, generator):
     per = batch_size // world
     sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed)
@@ -363,14 +374,16 @@ def _record_train_outputs(net):
         if m.training: store['logits'] = o.detach()
     return store, net.register_forward_hook(hook)
 
-# %% ../nbs/05_train.ipynb #90e90fad
-def _train_epoch(model, net, dl, opt, sched, scaler, loss_fn, loss_kw, device, amp, bf16, channels_last, bar):
+# %% ../nbs/05_train.ipynb #2081cf91
+def _train_epoch(model, net, dl, opt, sched, scaler, loss_fn, loss_kw, device, amp, bf16, channels_last, bar, num_classes=None):
     "One epoch; returns (sum of losses, correct, count) over this process's examples."
+    from ewas_nb.attacks import check_inputs
     store, h = _record_train_outputs(net)
     tot, hits, n = 0.0, 0, 0
     try:
         net.train()
         for xb, yb in dl:
+            num_classes = check_inputs(net, xb, yb, num_classes)  # NaN/Inf, outside [0, 1], wrong shape, labels >= K
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             with _autocast(device, amp, bf16): loss = loss_fn(model, xb, yb, **loss_kw)
@@ -384,7 +397,7 @@ def _train_epoch(model, net, dl, opt, sched, scaler, loss_fn, loss_kw, device, a
     finally: h.remove()
     return tot, hits, n
 
-# %% ../nbs/05_train.ipynb #c040e6ca
+# %% ../nbs/05_train.ipynb #fcc6b2cf
 def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None, *,
         method:str='pgd',            # 'standard', 'pgd', 'trades' or 'mart' (see `LOSSES`)
         epochs:int=120,              # epochs (paper: AT 120, TRADES 85, MART 90)
@@ -408,6 +421,8 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None, *,
         progress:bool=True) -> pd.DataFrame:
     "Adversarially train `model` on `train_ds`; per-epoch metrics as a DataFrame (and files in `out_dir`)."
     if method not in LOSSES: raise ValueError(f"unknown method {method!r}; choose from {', '.join(LOSSES)}")
+    from ewas_nb.attacks import check_budget
+    check_budget(eps, alpha, steps)
     device = torch.device(device) if device else default_device()
     if amp and device.type != 'cuda': raise ValueError("amp (float16 + GradScaler) needs CUDA; use bf16 on CPU")
     created = setup_distributed(device)
@@ -420,7 +435,7 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None, *,
     finally:
         if created: dist.destroy_process_group()
 
-# %% ../nbs/05_train.ipynb #7efdb002
+# %% ../nbs/05_train.ipynb #67c8cb59
 def _restore(path, config, net, opt, sched, scaler, gen, rank, world) -> tuple:
     "Load `last.pt` into the training objects and this rank's RNGs; returns (metrics rows, best score, epochs done)."
     ck = load_checkpoint(path, map_location='cpu')
@@ -453,7 +468,7 @@ def _held_out(net, valid, eps, alpha, val_steps, seed, device, amp, bf16) -> dic
                     val_pgd_acc=pgd_accuracy(net, *valid, eps=eps, alpha=alpha, steps=val_steps, seed=seed, device=device)
                     if val_steps else float('nan'))
 
-# %% ../nbs/05_train.ipynb #2081cf91
+# %% ../nbs/05_train.ipynb #ec37c393
 def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, schedule, milestones, eps, alpha, steps,
          beta, aux, loss_kw, val_steps, out_dir, resume, config, seed, device, amp, bf16, channels_last, workers,
          progress, rank, world):
@@ -463,10 +478,15 @@ def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, s
               val_steps=val_steps, seed=seed, amp=amp, bf16=bf16, channels_last=channels_last)
     config, main = _plain({**config, 'fit': hp, 'world_size': world}), rank == 0
     out_dir = Path(out_dir) if out_dir is not None else None
+    if main and out_dir is not None: check_writable(out_dir, 'output directory')
     net = model.to(device, memory_format=torch.channels_last) if channels_last else model.to(device)
     ddp = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None) if world > 1 else net
     gen = torch.Generator().manual_seed(seed)
     dl = _make_loader(train_ds, batch_size, world, rank, seed, workers, device, gen)
+    if not len(dl): raise ValueError("the training set is empty" if not len(train_ds) else
+                                     f"the training set ({len(train_ds)} example(s)) gives no batch: a last batch of 1 is dropped (batch norm)")
+    from ewas_nb.attacks import check_inputs
+    num_classes = check_inputs(net, *valid) if valid is not None else None
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=momentum, weight_decay=wd)
     sched = make_scheduler(opt, schedule, epochs, len(dl), milestones)
     scaler = torch.amp.GradScaler('cuda') if amp else None
@@ -475,14 +495,14 @@ def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, s
         rows, best, start = _restore(out_dir/'last.pt', config, net, opt, sched, scaler, gen, rank, world)
     else: seed_everything(seed + rank)
     kw = dict(eps=eps, alpha=alpha, steps=steps, aux=aux, **({'beta': beta} if method in ('trades', 'mart') else {}), **loss_kw)
-    if main and out_dir is not None: atomic_write(out_dir/'config.json', lambda f: f.write(json.dumps(config, indent=1).encode()))
     show = progress and main
     ebar = tqdm(range(start, epochs), desc=f'{method} epochs', initial=start, total=epochs, disable=not show)
     for epoch in ebar:
         t0, lr_now = time.time(), opt.param_groups[0]['lr']
         dl.sampler.set_epoch(epoch)
         with tqdm(total=len(dl), desc=f'epoch {epoch + 1}', leave=False, disable=not show) as bar:
-            tot, hits, n = _train_epoch(ddp, net, dl, opt, sched, scaler, LOSSES[method], kw, device, amp, bf16, channels_last, bar)
+            tot, hits, n = _train_epoch(ddp, net, dl, opt, sched, scaler, LOSSES[method], kw, device, amp, bf16, channels_last, bar,
+                                        num_classes)
         if world > 1:
             t = torch.tensor([tot, hits, n], dtype=torch.float64, device=device)
             dist.all_reduce(t); tot, hits, n = t.tolist()
@@ -499,6 +519,8 @@ def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, s
                 state = dict(format='ewas_nb/1', epoch=epoch + 1, model=net.state_dict(), optimizer=opt.state_dict(),
                              scheduler=sched.state_dict(), scaler=scaler.state_dict() if scaler else None, config=config,
                              rng=rngs, loader=gen.get_state(), metrics=rows, best=best)
+                if epoch == start:  # with this session's first checkpoint: a session that fails before it changes no file
+                    atomic_write(out_dir/'config.json', lambda f: f.write(json.dumps(config, indent=1).encode()))
                 if improved: save_checkpoint(out_dir/'best.pt', state)  # best first: last.pt says this epoch is done
                 save_checkpoint(out_dir/'last.pt', state)
                 write_metrics(out_dir, rows)
@@ -509,7 +531,7 @@ def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, s
         plot_metrics(df, out_dir/'metrics.png', title=method + (f' + {d}' if d != 'none' else ''))
     return df
 
-# %% ../nbs/05_train.ipynb #85e37b0c
+# %% ../nbs/05_train.ipynb #cd9e5bfe
 TRAIN_DEFAULTS = dict(
     dataset='digits', data_dir=None, size=None, arch='resnet18', width=1.0, defense='none', lam=0.01,
     method='pgd', eps=8/255, alpha=2/255, steps=10, beta=6.0, epochs=120, batch=128, lr=0.1, momentum=0.9, wd=2e-4,
@@ -526,7 +548,7 @@ def parse_eps(v) -> float:
         except (ValueError, ZeroDivisionError): raise ValueError(f"not a number or fraction: {v!r} (e.g. 8/255)") from None
     return float(v)
 
-# %% ../nbs/05_train.ipynb #9d5acb5f
+# %% ../nbs/05_train.ipynb #a4825621
 def _names(mod, attr, fallback):
     try:
         import importlib
@@ -537,6 +559,16 @@ def _names(mod, attr, fallback):
 
 def _is_run_dir(p:Path) -> bool:
     return any((p/f).exists() for f in ('last.pt', 'config.json', 'metrics.csv', 'results.json', 'report.json'))
+
+def check_device(device) -> torch.device:
+    "`device` as a `torch.device` (None: None); one `ValueError` line if it is unknown or not available here."
+    if device is None: return None
+    try: dev = torch.device(device)
+    except (RuntimeError, TypeError): raise ValueError(f"unknown device {device!r}; e.g. cpu, cuda, cuda:1") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("device cuda asked for, but CUDA is not available")
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} asked for, but there are only {torch.cuda.device_count()} CUDA device(s)")
+    return dev
 
 def check_out_dir(out, resume:bool=False, overwrite:bool=False, resumable:bool=True):
     "Validate a run directory against --resume/--overwrite without touching it (one-line errors)."
@@ -550,8 +582,9 @@ def check_out_dir(out, resume:bool=False, overwrite:bool=False, resumable:bool=T
     elif p.is_dir() and any(p.iterdir()):
         if not overwrite: raise FileExistsError(f"run directory {p} exists; pass --resume to continue it or --overwrite to replace it")
         if not _is_run_dir(p): raise ValueError(f"refusing to overwrite {p}: it does not look like an ewas_nb run directory")
+    check_writable(p)
 
-# %% ../nbs/05_train.ipynb #cd9e5bfe
+# %% ../nbs/05_train.ipynb #1c3414d2
 def check_config(cfg:dict=None, check_dir:bool=True, **kw) -> dict:
     "The full training config (defaults + `cfg` + `kw`), validated; raises one-line errors and touches nothing."
     c = {**TRAIN_DEFAULTS, **(cfg or {}), **kw}
@@ -563,35 +596,34 @@ def check_config(cfg:dict=None, check_dir:bool=True, **kw) -> dict:
                      ('method', list(LOSSES)), ('schedule', ['step', 'cosine'])):
         if c[k] not in valid: raise ValueError(f"unknown {k} {c[k]!r}; choose from {', '.join(map(str, valid))}")
     for k in ('eps', 'alpha'): c[k] = parse_eps(c[k])
-    if c['eps'] < 0: raise ValueError(f"eps must be >= 0, got {c['eps']:g}")
-    if c['alpha'] <= 0: raise ValueError(f"alpha must be > 0, got {c['alpha']:g}")
-    for k, lo in (('steps', 1), ('epochs', 1), ('batch', 1), ('val_steps', 0), ('workers', 0), ('val_n', 1)):
-        if int(c[k]) != c[k] or c[k] < lo: raise ValueError(f"{k} must be an integer >= {lo}, got {c[k]}")
+    from ewas_nb.attacks import check_budget
+    check_budget(c['eps'], c['alpha'])
+    why = {'batch': " (batch norm cannot train on a batch of 1)"}
+    for k, lo in (('steps', 1), ('epochs', 1), ('batch', 2), ('val_steps', 0), ('workers', 0), ('val_n', 1)):
+        if int(c[k]) != c[k] or c[k] < lo: raise ValueError(f"{k} must be an integer >= {lo}{why.get(k, '')}, got {c[k]}")
     for k in ('lam', 'beta', 'wd', 'momentum'):
         if c[k] < 0: raise ValueError(f"{k} must be >= 0, got {c[k]:g}")
     for k in ('lr', 'width'):
         if c[k] <= 0: raise ValueError(f"{k} must be > 0, got {c[k]:g}")
-    if c['train_subset'] is not None and c['train_subset'] < 1: raise ValueError(f"train_subset must be >= 1, got {c['train_subset']}")
+    if c['train_subset'] is not None and c['train_subset'] < 2:
+        raise ValueError(f"train_subset must be >= 2 (a batch of 1 is dropped for batch norm), got {c['train_subset']}")
     c['milestones'] = [float(m) if float(m) < 1 else int(m) for m in (c['milestones'] or [])]
     milestone_epochs(c['milestones'], c['epochs'])
     if c['dataset'] == 'folder' and not c['data_dir']: raise ValueError("dataset 'folder' needs --data-dir, e.g. ../shared/data/cifar10-jpeg")
     if c['data_dir'] is not None and not Path(c['data_dir']).is_dir(): raise ValueError(f"data directory not found: {c['data_dir']}")
-    if c['device'] is not None:
-        try: dev = torch.device(c['device'])
-        except RuntimeError: raise ValueError(f"unknown device {c['device']!r}; e.g. cpu, cuda, cuda:1") from None
-        if dev.type == 'cuda' and not torch.cuda.is_available(): raise ValueError("device cuda asked for, but CUDA is not available")
-    dev_type = torch.device(c['device']).type if c['device'] else default_device().type
+    dev_type = (check_device(c['device']) or default_device()).type
     if c['amp'] and dev_type != 'cuda': raise ValueError("--amp (float16 + GradScaler) needs CUDA; use --bf16 on CPU")
     if c['amp'] and c['bf16']: raise ValueError("--amp and --bf16 exclude each other")
     if check_dir and int(os.environ.get('RANK', '0')) == 0: check_out_dir(c['out'], c['resume'], c['overwrite'])
     return c
 
-# %% ../nbs/05_train.ipynb #1c3414d2
+# %% ../nbs/05_train.ipynb #b8d59170
 def prepare_run_dir(out, overwrite:bool=False) -> Path:
     "Create the run directory (after `check_out_dir`); with `overwrite`, clear an old run's files first."
     p = Path(out)
     if overwrite and p.is_dir() and _is_run_dir(p): shutil.rmtree(p)
-    p.mkdir(parents=True, exist_ok=True)
+    try: p.mkdir(parents=True, exist_ok=True)
+    except PermissionError as e: raise PermissionError(f"run directory {p} cannot be created: {e.strerror}") from None
     return p
 
 def _model_kw(c, info):
@@ -607,7 +639,7 @@ def build_from_config(c:dict) -> nn.Module:
     kw = dict(c['model']); arch = kw.pop('arch'); kw['input_size'] = tuple(kw['input_size'])
     return build_model(arch, **kw)
 
-# %% ../nbs/05_train.ipynb #dbb98418
+# %% ../nbs/05_train.ipynb #ab88d703
 def run_training(cfg:dict=None, **kw):
     "Validate the config, build data and model, train with `fit`; returns (model, metrics DataFrame)."
     from ewas_nb.data import get_dataset, dataset_info, take
@@ -630,7 +662,7 @@ def run_training(cfg:dict=None, **kw):
              channels_last=c['channels_last'], workers=c['workers'], progress=c['progress'])
     return model, df
 
-# %% ../nbs/05_train.ipynb #01b5966a
+# %% ../nbs/05_train.ipynb #77d715c8
 def load_model(path, device=None, arch:str=None, defense:str=None) -> tuple:
     "Rebuild the model of checkpoint `path` from its stored config (eval mode); returns (model, config)."
     ck = load_checkpoint(path, map_location='cpu')
