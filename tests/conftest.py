@@ -46,3 +46,25 @@ def screenshot_dir():
     d = Path(os.environ.get('EWAS_SCREENSHOT_DIR') or ROOT/'tmp'/'screenshots')
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+# Shared by tests/test_attacks.py and tests/test_evaluate.py: digits at 16x16 and two small models trained on them.
+@pytest.fixture(scope="session")
+def digits16():
+    from ewas_nb.data import load_digits_tensors
+    xtr, ytr = load_digits_tensors(train=True, size=16, channels=1)
+    xte, yte = load_digits_tensors(train=False, size=16, channels=1)
+    return xtr.float() / 255, ytr, xte.float() / 255, yte
+
+
+@pytest.fixture(scope="session")
+def digits_models(digits16):
+    "A plain and an EWAS small CNN, each adversarially trained for 3 quick epochs at eps 24/255."
+    import torch
+    from ewas_nb.core import add_ewas
+    from ewas_nb.attacks import quick_train, small_cnn
+    xtr, ytr, _, _ = digits16
+    torch.manual_seed(0); plain = quick_train(small_cnn(), xtr[:600], ytr[:600], epochs=3, adv_eps=24 / 255)
+    torch.manual_seed(0); ewas = quick_train(add_ewas(small_cnn(), 'block2', input_size=(1, 16, 16)), xtr[:600], ytr[:600],
+                                             epochs=3, adv_eps=24 / 255)
+    return dict(plain=plain, ewas=ewas)

@@ -12,19 +12,13 @@ EPS = 24 / 255
 
 
 @pytest.fixture(scope="module")
-def data():
-    xtr, ytr = load_digits_tensors(train=True, size=16, channels=1)
-    xte, yte = load_digits_tensors(train=False, size=16, channels=1)
-    return xtr.float() / 255, ytr, xte[:48].float() / 255, yte[:48]
+def data(digits16):
+    xtr, ytr, xte, yte = digits16
+    return xtr, ytr, xte[:48], yte[:48]
 
 
 @pytest.fixture(scope="module")
-def models(data):
-    xtr, ytr, _, _ = data
-    torch.manual_seed(0); plain = quick_train(small_cnn(), xtr[:600], ytr[:600], epochs=3, adv_eps=EPS)
-    torch.manual_seed(0); ewas = quick_train(add_ewas(small_cnn(), 'block2', input_size=(1, 16, 16)), xtr[:600], ytr[:600],
-                                             epochs=3, adv_eps=EPS)
-    return dict(plain=plain, ewas=ewas)
+def models(digits_models): return digits_models
 
 
 def acc(model, x, y):
