@@ -75,7 +75,9 @@ def main():
     if a.worker: return worker(a)
     widths, batches = [float(w) for w in a.widths.split(',')], [int(b) for b in a.batches.split(',')]
     print(f"ResNet-18{' + EWAS' if a.ewas else ''}, one PGD-AT step (eps 8/255, step 2/255), threads {a.threads}, "
-          f"load average {' '.join(f'{l:.1f}' for l in os.getloadavg())}; one fresh subprocess per row")
+          f"load average {' '.join(f'{l:.1f}' for l in os.getloadavg())}; one fresh subprocess per row"
+          + ''.join(f"; {k}={os.environ[k]}" for k in ('MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'LD_PRELOAD')
+                    if k in os.environ))
     hdr = (f"{'width':>6} {'batch':>5} {'params':>7} {'timed':>10} {'attack pass':>11} {'train part':>10} "
            f"{'PGD-10 step':>14} {'img/s':>7} {'CPU-s':>7} {'img/CPU-s':>9} {'peak MiB':>9} {'base MiB':>9} {'step MiB':>9}")
     print(hdr); print('-' * len(hdr))

@@ -15,12 +15,12 @@ of this process (time.process_time): with 1 thread that figure does not depend o
 take, while the wall-clock figures do.
 
 Then the same step under the precision/layout options of `fit`: channels_last, bfloat16 autocast (`--bf16`) and, on
-CUDA, float16 autocast + GradScaler (`--amp`), timed interleaved against fp32 at `--cmp-batch` (CPU default 4:
+CUDA, float16 autocast + GradScaler (`--amp`), all timed interleaved at `--cmp-batch` (CPU default 4:
 without bf16 hardware (avx512_bf16 / AMX) bf16 is an order of magnitude slower than fp32), with the bf16 (and fp16)
 matmul rate.
 `--robust` adds a short fp32-vs-bf16 training run on digits and compares PGD-20 accuracy (slow on CPUs without bf16).
 
-    python bench/bench_train.py [--width 1.0] [--batch 128] [--ewas] [--threads 1] [--reps 1] [--cmp-batch 16]
+    python bench/bench_train.py [--width 1.0] [--batch 128] [--ewas] [--threads 1] [--reps 1] [--cmp-batch 4]
     python bench/bench_train.py --width 0.25            # quicker
     python bench/bench_train.py --robust --skip-speed   # only the fp32 vs bf16 robustness check
 """
@@ -32,6 +32,7 @@ from ewas_nb.models import create_model
 from ewas_nb.train import _autocast, _ce_objective, frozen, pgd_loss, standard_loss
 
 EPS, ALPHA = 8 / 255, 2 / 255
+ENV_SHOWN = ('MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'LD_PRELOAD', 'OMP_NUM_THREADS')  # settings that change speed
 
 
 def sync(dev):
@@ -241,7 +242,8 @@ def main():
              f"matmul.allow_tf32={torch.backends.cuda.matmul.allow_tf32})" if dev.type == 'cuda' else '')
           + f"; CPU {name}, {os.cpu_count()} logical CPUs, flags {' '.join(flags) or '-'}, "
           f"torch CPU capability {torch.backends.cpu.get_cpu_capability()}; threads {torch.get_num_threads()}; "
-          f"load average {' '.join(f'{l:.1f}' for l in os.getloadavg())}")
+          f"load average {' '.join(f'{l:.1f}' for l in os.getloadavg())}"
+          + ''.join(f"; {k}={os.environ[k]}" for k in ENV_SHOWN if k in os.environ))
     if not a.skip_speed: speed(a, dev)
     if a.robust: robust(a, dev)
     print(f"total {time.perf_counter() - t0:.0f} s")
