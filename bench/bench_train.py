@@ -29,7 +29,7 @@ import torch, torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 from ewas_nb.core import default_device, use_labels
 from ewas_nb.models import create_model
-from ewas_nb.train import _autocast, _ce_objective, frozen, pgd_loss, standard_loss
+from ewas_nb.train import _autocast, _ce_objective, frozen, pgd_loss, standard_loss, tune_cpu_allocator
 
 EPS, ALPHA = 8 / 255, 2 / 255
 ENV_SHOWN = ('MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'LD_PRELOAD', 'OMP_NUM_THREADS')  # settings that change speed
@@ -48,6 +48,12 @@ def cpu_info():
             if k.strip() == 'model name': name = v.strip()
             if k.strip() == 'flags': flags = set(v.split())
     return name, sorted(flags & {'avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile', 'avx512_fp16'})
+
+
+def peak_rss_mib():
+    "Peak resident memory of this process so far (Linux: ru_maxrss in KiB)."
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def clock():
@@ -129,20 +135,28 @@ def speed(a, dev):
     print(f"  -> PGD-{a.steps} step = {a.steps} x {f_att / 1e9:.1f} + {f_tr / 1e9:.1f} = {per_step / 1e9:.1f} GFLOP "
           f"({per_step / a.batch / 1e9:.2f} GFLOP/image; SGD update and element-wise ops not counted)")
     if a.warmup or dev.type == 'cuda': v.step(steps=0)  # CUDA: lazy init, cuDNN algorithm choice
-    mms, ts = [matmul_rate(dev, torch.float32, mm_n, 2.0)], []
-    for _ in range(a.reps):  # matmul / step / matmul / ...: load hits both alike
-        ts.append(v.step()); mms.append(matmul_rate(dev, torch.float32, mm_n, 2.0))
-    tw, tc = med(ts, 0), med(ts, 1)
-    mw, mc = statistics.mean(m[0] for m in mms), statistics.mean(m[1] for m in mms)
-    gw, gc = per_step / tw / 1e9, per_step / tc / 1e9
-    print(f"step {tw:.2f} s wall (median of {len(ts)}: {', '.join(f'{s[0]:.2f}' for s in ts)})  ->  "
-          f"{a.batch / tw:.2f} images/s;  achieved {gw:.1f} GFLOP/s; fp32 matmul {mw:.1f} GFLOP/s "
-          f"(runs {', '.join(f'{m[0]:.1f}' for m in mms)})  ->  ratio achieved/matmul {gw / mw:.2f}  (target >= 0.8)")
-    if cpu:
-        print(f"per CPU-second of this process (load-independent with 1 thread): step {tc:.2f} CPU-s "
-              f"({a.batch / tc:.2f} images per CPU-s), achieved {gc:.1f} GFLOP/CPU-s; matmul {mc:.1f} GFLOP/CPU-s  ->  "
-              f"ratio {gc / mc:.2f}  (target >= 0.8)")
-    print(f"  [{time.perf_counter() - t0:.0f} s]")
+    # CPU: first with glibc's allocator untouched (mallopt cannot restore its dynamic mmap threshold afterwards), then
+    # as `fit` trains on CPU (`tune_cpu_allocator`), then that plus channels_last; on CUDA only the plain fp32 step
+    runs = [('fp32, glibc malloc defaults', v, None), ('fp32, as fit runs it (tune_cpu_allocator)', v, True),
+            ('fp32 channels_last, as fit runs it', None, True)] if cpu and a.malloc == 'both' else \
+           [(f"fp32{', as fit runs it (tune_cpu_allocator)' if cpu and a.malloc == 'tuned' else ''}", v, cpu and a.malloc == 'tuned')]
+    for label, var, tune in runs:
+        if tune: print(f"-- tune_cpu_allocator() -> {tune_cpu_allocator()}")
+        if var is None: var = Variant(base, x, y, dev, a.steps, channels_last=True); var.step(steps=0)
+        mms, ts = [matmul_rate(dev, torch.float32, mm_n, 2.0)], []
+        for _ in range(a.reps):  # matmul / step / matmul / ...: load hits both alike
+            ts.append(var.step()); mms.append(matmul_rate(dev, torch.float32, mm_n, 2.0))
+        tw, tc = med(ts, 0), med(ts, 1)
+        mw, mc = statistics.mean(m[0] for m in mms), statistics.mean(m[1] for m in mms)
+        gw, gc = per_step / tw / 1e9, per_step / tc / 1e9
+        print(f"{label}: step {tw:.2f} s wall (median of {len(ts)}: {', '.join(f'{s[0]:.2f}' for s in ts)})  ->  "
+              f"{a.batch / tw:.2f} images/s;  achieved {gw:.1f} GFLOP/s; fp32 matmul {mw:.1f} GFLOP/s "
+              f"(runs {', '.join(f'{m[0]:.1f}' for m in mms)})  ->  ratio achieved/matmul {gw / mw:.2f}  (target >= 0.8)")
+        if cpu:
+            print(f"  per CPU-second of this process (load-independent with 1 thread): step {tc:.2f} CPU-s "
+                  f"({a.batch / tc:.2f} images per CPU-s), achieved {gc:.1f} GFLOP/CPU-s; matmul {mc:.1f} GFLOP/CPU-s  ->  "
+                  f"ratio {gc / mc:.2f}  (target >= 0.8); peak RSS {peak_rss_mib():.0f} MiB")
+        print(f"  [{time.perf_counter() - t0:.0f} s]")
 
     if a.cmp_batch == 0: return
     cb = a.cmp_batch or (4 if cpu else a.batch)
@@ -221,6 +235,8 @@ def main():
     p.add_argument('--mm-n', type=int, default=None, help="fp32 matmul size (default 2048 CPU, 8192 CUDA)")
     p.add_argument('--mm-n-low', type=int, default=None, help="matmul size for the bf16/fp16 rates (default 512 CPU)")
     p.add_argument('--threads', type=int, default=1, help="torch.set_num_threads (CPU)")
+    p.add_argument('--malloc', choices=('both', 'tuned', 'default'), default='both', help="CPU fp32 step with glibc's "
+                   "allocator defaults, then tuned as `fit` does (+ channels_last) ('both'), or only one of them")
     p.add_argument('--device', default=None, help="default: CUDA if available, else CPU")
     p.add_argument('--skip-speed', action='store_true', help="skip the speed measurements")
     p.add_argument('--robust', action='store_true', help="also train fp32 vs bf16 on digits and compare PGD-20 accuracy")

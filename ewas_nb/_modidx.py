@@ -269,5 +269,6 @@ d = { 'settings': { 'branch': 'main',
                                'ewas_nb.train.setup_distributed': ('train.html#setup_distributed', 'ewas_nb/train.py'),
                                'ewas_nb.train.standard_loss': ('train.html#standard_loss', 'ewas_nb/train.py'),
                                'ewas_nb.train.trades_loss': ('train.html#trades_loss', 'ewas_nb/train.py'),
+                               'ewas_nb.train.tune_cpu_allocator': ('train.html#tune_cpu_allocator', 'ewas_nb/train.py'),
                                'ewas_nb.train.unwrap': ('train.html#unwrap', 'ewas_nb/train.py'),
                                'ewas_nb.train.write_metrics': ('train.html#write_metrics', 'ewas_nb/train.py')}}}

@@ -243,8 +243,8 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
             out.append(_check(f"CW{sfx} not far above PGD-20{sfx}", c <= p + 0.10, _pct(c), f"<= {_pct(p)} + 10%", 'cw' + sfx,
                               "classic masking sign: a margin loss fails where CE succeeds (or vice versa)"))
         if p is not None and f is not None:
-            out.append(_check(f"FGSM{sfx} clearly above PGD-20{sfx}", p <= max_large_acc or f - p >= 0.05, _pct(f), f">= {_pct(p)} + 5%",
-                              'fgsm' + sfx, "classic masking sign: iterating does not help the attack"))
+            out.append(_check(f"PGD-20{sfx} at least as strong as FGSM{sfx}", f >= p - tol, _pct(f), f">= PGD-20 {_pct(p)} - {_pct(tol)}",
+                              'fgsm' + sfx, "a single step beats 20: the iterative attack is stuck (masked or noisy gradients)"))
     ad = [r for r in rows if r['protocol'] == 'adaptive']
     if ad:
         w = min(ad, key=lambda r: r['accuracy'])
@@ -463,5 +463,7 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
                 defense=config.get('defense', mc.get('defense', '')) or '', commit=_git_commit())
     attacks = list(attacks or PROTOCOL_ATTACKS[protocol])
     if adaptive: attacks += [a for a in adaptive_attacks(model) if a not in attacks]
+    from ewas_nb.train import tune_cpu_allocator
+    if next(model.parameters(), torch.empty(0)).device.type == 'cpu': tune_cpu_allocator()   # see `train.tune_cpu_allocator`
     return robustness_report(model, x, y, attacks, eps=eps_v, seed=seed, batch_size=batch_size, progress=progress,
                              out_dir=out_dir, overwrite=overwrite, attack_kw=attack_kw, meta=meta)

@@ -17,9 +17,9 @@ from .core import default_device, aux_layers, use_labels, aux_loss, add_ewas
 __all__ = ['LOSSES', 'TRAIN_DEFAULTS', 'frozen', 'perturb', 'unwrap', 'aux_heads', 'standard_loss', 'pgd_loss', 'trades_loss',
            'mart_loss', 'milestone_epochs', 'make_scheduler', 'atomic_write', 'save_checkpoint', 'check_writable',
            'pickle_globals', 'load_checkpoint', 'get_rng_state', 'set_rng_state', 'seed_everything', 'accuracy',
-           'pgd_accuracy', 'dist_info', 'setup_distributed', 'write_metrics', 'plot_metrics', 'fit', 'parse_eps',
-           'check_device', 'check_out_dir', 'check_config', 'prepare_run_dir', 'build_from_config', 'run_training',
-           'load_model']
+           'pgd_accuracy', 'dist_info', 'setup_distributed', 'tune_cpu_allocator', 'write_metrics', 'plot_metrics',
+           'fit', 'parse_eps', 'check_device', 'check_out_dir', 'check_config', 'prepare_run_dir', 'build_from_config',
+           'run_training', 'load_model']
 
 # %% ../nbs/05_train.ipynb #72fcc779
 @contextlib.contextmanager
@@ -326,6 +326,18 @@ def setup_distributed(device=None) -> bool:
     return True
 
 # %% ../nbs/05_train.ipynb #90e90fad
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # mallopt parameter numbers (glibc malloc.h)
+
+def tune_cpu_allocator(enable:bool=True) -> bool:
+    "glibc: serve large blocks from the heap and keep freed memory (`enable`), or restore the defaults; True if applied."
+    if os.environ.get('EWAS_MALLOC', '').lower() == 'default': return False
+    import ctypes, ctypes.util
+    try: mallopt = ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').mallopt
+    except (OSError, AttributeError): return False   # not glibc
+    mmap_max, trim = (0, 2**31 - 1) if enable else (65536, 128 * 1024)
+    return bool(mallopt(_M_MMAP_MAX, mmap_max)) and bool(mallopt(_M_TRIM_THRESHOLD, trim))
+
+# %% ../nbs/05_train.ipynb #67c8cb59
 def _autocast(device, amp, bf16):
     if amp: return torch.autocast('cuda', dtype=torch.float16)
     if bf16: return torch.autocast(device.type, dtype=torch.bfloat16)
@@ -339,7 +351,7 @@ def _plain(v):
     if isinstance(v, (np.integer, np.floating)): return v.item()
     return v
 
-# %% ../nbs/05_train.ipynb #c040e6ca
+# %% ../nbs/05_train.ipynb #ec37c393
 def write_metrics(out_dir, rows:list):
     "Write the per-epoch records as metrics.csv and metrics.json (atomically)."
     out_dir = Path(out_dir)
@@ -359,7 +371,7 @@ def plot_metrics(df:pd.DataFrame, path=None, title:str=''):
     plt.close(fig)
     return fig
 
-# %% ../nbs/05_train.ipynb #7efdb002
+# %% ../nbs/05_train.ipynb #fc622f05
 def _make_loader(ds, batch_size, world, rank, seed, workers, device, generator):
     per = batch_size // world
     sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=seed)
@@ -374,7 +386,7 @@ def _record_train_outputs(net):
         if m.training: store['logits'] = o.detach()
     return store, net.register_forward_hook(hook)
 
-# %% ../nbs/05_train.ipynb #2081cf91
+# %% ../nbs/05_train.ipynb #eda70731
 def _train_epoch(model, net, dl, opt, sched, scaler, loss_fn, loss_kw, device, amp, bf16, channels_last, bar, num_classes=None):
     "One epoch; returns (sum of losses, correct, count) over this process's examples."
     from ewas_nb.attacks import check_inputs
@@ -397,7 +409,7 @@ def _train_epoch(model, net, dl, opt, sched, scaler, loss_fn, loss_kw, device, a
     finally: h.remove()
     return tot, hits, n
 
-# %% ../nbs/05_train.ipynb #fcc6b2cf
+# %% ../nbs/05_train.ipynb #667d5d5c
 def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None, *,
         method:str='pgd',            # 'standard', 'pgd', 'trades' or 'mart' (see `LOSSES`)
         epochs:int=120,              # epochs (paper: AT 120, TRADES 85, MART 90)
@@ -424,6 +436,7 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None, *,
     from ewas_nb.attacks import check_budget
     check_budget(eps, alpha, steps)
     device = torch.device(device) if device else default_device()
+    if device.type == 'cpu': tune_cpu_allocator()
     if amp and device.type != 'cuda': raise ValueError("amp (float16 + GradScaler) needs CUDA; use bf16 on CPU")
     created = setup_distributed(device)
     rank, world = dist_info()
@@ -435,7 +448,7 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None, *,
     finally:
         if created: dist.destroy_process_group()
 
-# %% ../nbs/05_train.ipynb #67c8cb59
+# %% ../nbs/05_train.ipynb #4e069f57
 def _restore(path, config, net, opt, sched, scaler, gen, rank, world) -> tuple:
     "Load `last.pt` into the training objects and this rank's RNGs; returns (metrics rows, best score, epochs done)."
     ck = load_checkpoint(path, map_location='cpu')
@@ -468,7 +481,7 @@ def _held_out(net, valid, eps, alpha, val_steps, seed, device, amp, bf16) -> dic
                     val_pgd_acc=pgd_accuracy(net, *valid, eps=eps, alpha=alpha, steps=val_steps, seed=seed, device=device)
                     if val_steps else float('nan'))
 
-# %% ../nbs/05_train.ipynb #ec37c393
+# %% ../nbs/05_train.ipynb #0e73dca7
 def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, schedule, milestones, eps, alpha, steps,
          beta, aux, loss_kw, val_steps, out_dir, resume, config, seed, device, amp, bf16, channels_last, workers,
          progress, rank, world):
@@ -531,7 +544,7 @@ def _fit(model, train_ds, valid, method, epochs, batch_size, lr, momentum, wd, s
         plot_metrics(df, out_dir/'metrics.png', title=method + (f' + {d}' if d != 'none' else ''))
     return df
 
-# %% ../nbs/05_train.ipynb #cd9e5bfe
+# %% ../nbs/05_train.ipynb #01b5966a
 TRAIN_DEFAULTS = dict(
     dataset='digits', data_dir=None, size=None, arch='resnet18', width=1.0, defense='none', lam=0.01,
     method='pgd', eps=8/255, alpha=2/255, steps=10, beta=6.0, epochs=120, batch=128, lr=0.1, momentum=0.9, wd=2e-4,
@@ -548,7 +561,7 @@ def parse_eps(v) -> float:
         except (ValueError, ZeroDivisionError): raise ValueError(f"not a number or fraction: {v!r} (e.g. 8/255)") from None
     return float(v)
 
-# %% ../nbs/05_train.ipynb #a4825621
+# %% ../nbs/05_train.ipynb #ab88d703
 def _names(mod, attr, fallback):
     try:
         import importlib
@@ -584,7 +597,7 @@ def check_out_dir(out, resume:bool=False, overwrite:bool=False, resumable:bool=T
         if not _is_run_dir(p): raise ValueError(f"refusing to overwrite {p}: it does not look like an ewas_nb run directory")
     check_writable(p)
 
-# %% ../nbs/05_train.ipynb #1c3414d2
+# %% ../nbs/05_train.ipynb #77d715c8
 def check_config(cfg:dict=None, check_dir:bool=True, **kw) -> dict:
     "The full training config (defaults + `cfg` + `kw`), validated; raises one-line errors and touches nothing."
     c = {**TRAIN_DEFAULTS, **(cfg or {}), **kw}
@@ -617,7 +630,7 @@ def check_config(cfg:dict=None, check_dir:bool=True, **kw) -> dict:
     if check_dir and int(os.environ.get('RANK', '0')) == 0: check_out_dir(c['out'], c['resume'], c['overwrite'])
     return c
 
-# %% ../nbs/05_train.ipynb #b8d59170
+# %% ../nbs/05_train.ipynb #67f07b81
 def prepare_run_dir(out, overwrite:bool=False) -> Path:
     "Create the run directory (after `check_out_dir`); with `overwrite`, clear an old run's files first."
     p = Path(out)
@@ -639,7 +652,7 @@ def build_from_config(c:dict) -> nn.Module:
     kw = dict(c['model']); arch = kw.pop('arch'); kw['input_size'] = tuple(kw['input_size'])
     return build_model(arch, **kw)
 
-# %% ../nbs/05_train.ipynb #ab88d703
+# %% ../nbs/05_train.ipynb #76e4eece
 def run_training(cfg:dict=None, **kw):
     "Validate the config, build data and model, train with `fit`; returns (model, metrics DataFrame)."
     from ewas_nb.data import get_dataset, dataset_info, take
@@ -662,7 +675,7 @@ def run_training(cfg:dict=None, **kw):
              channels_last=c['channels_last'], workers=c['workers'], progress=c['progress'])
     return model, df
 
-# %% ../nbs/05_train.ipynb #77d715c8
+# %% ../nbs/05_train.ipynb #46a0b3af
 def load_model(path, device=None, arch:str=None, defense:str=None) -> tuple:
     "Rebuild the model of checkpoint `path` from its stored config (eval mode); returns (model, config)."
     ck = load_checkpoint(path, map_location='cpu')

@@ -94,7 +94,7 @@ def test_masked_model_is_flagged(models, data):
     with pytest.warns(UserWarning, match="sanity check\\(s\\) FAILED"):
         df = robustness_report(masked, x, y, ['clean', 'fgsm', 'pgd20'], eps=EPS, progress=False)
     failed = set(df.attrs['checks'].query('~passed').check)
-    assert {"input gradients are non-zero", "PGD beats random noise", "FGSM clearly above PGD-20"} <= failed
+    assert {"input gradients are non-zero", "PGD beats random noise"} <= failed
     assert df.set_index('attack').loc['pgd20', 'flags'].startswith('!! ')
     assert 'SANITY CHECK(S) FAILED' in report_markdown(df)
     # the same checks pass on the unmasked model
