@@ -14,13 +14,16 @@ Achieved GFLOP/s = counted FLOPs per step / measured step time. The fp32 matmul 
 of this process (time.process_time): with 1 thread that figure does not depend on how much of the CPU other processes
 take, while the wall-clock figures do.
 
+On CPU the fp32 step is timed three ways (`--malloc both`, the default): with glibc's allocator untouched, after
+`train.tune_cpu_allocator()` (as `fit` runs on CPU), and that plus channels_last.
+
 Then the same step under the precision/layout options of `fit`: channels_last, bfloat16 autocast (`--bf16`) and, on
 CUDA, float16 autocast + GradScaler (`--amp`), all timed interleaved at `--cmp-batch` (CPU default 4:
 without bf16 hardware (avx512_bf16 / AMX) bf16 is an order of magnitude slower than fp32), with the bf16 (and fp16)
 matmul rate.
 `--robust` adds a short fp32-vs-bf16 training run on digits and compares PGD-20 accuracy (slow on CPUs without bf16).
 
-    python bench/bench_train.py [--width 1.0] [--batch 128] [--ewas] [--threads 1] [--reps 1] [--cmp-batch 4]
+    python bench/bench_train.py [--width 1.0] [--batch 128] [--ewas] [--threads 1] [--reps 1] [--cmp-batch 4] [--malloc both]
     python bench/bench_train.py --width 0.25            # quicker
     python bench/bench_train.py --robust --skip-speed   # only the fp32 vs bf16 robustness check
 """
