@@ -140,12 +140,14 @@ def speed(a, dev):
     if a.warmup or dev.type == 'cuda': v.step(steps=0)  # CUDA: lazy init, cuDNN algorithm choice
     # CPU: first with glibc's allocator untouched (mallopt cannot restore its dynamic mmap threshold afterwards), then
     # as `fit` trains on CPU (`tune_cpu_allocator`), then that plus channels_last; on CUDA only the plain fp32 step
-    runs = [('fp32, glibc malloc defaults', v, None), ('fp32, as fit runs it (tune_cpu_allocator)', v, True),
-            ('fp32 channels_last, as fit runs it', None, True)] if cpu and a.malloc == 'both' else \
-           [(f"fp32{', as fit runs it (tune_cpu_allocator)' if cpu and a.malloc == 'tuned' else ''}", v, cpu and a.malloc == 'tuned')]
-    for label, var, tune in runs:
+    tuned = cpu and a.malloc != 'default'
+    runs = [('fp32, glibc malloc defaults', False, False)] if cpu and a.malloc == 'both' else []   # (label, tune, channels_last)
+    runs += [('fp32' + (', as fit runs it (tune_cpu_allocator)' if tuned else ''), tuned, False)]
+    if cpu and a.malloc == 'both': runs += [('fp32 channels_last, as fit runs it', True, True)]
+    for label, tune, cl in runs:
         if tune: print(f"-- tune_cpu_allocator() -> {tune_cpu_allocator()}")
-        if var is None: var = Variant(base, x, y, dev, a.steps, channels_last=True); var.step(steps=0)
+        var = v
+        if cl: var = Variant(base, x, y, dev, a.steps, channels_last=True); var.step(steps=0)
         mms, ts = [matmul_rate(dev, torch.float32, mm_n, 2.0)], []
         for _ in range(a.reps):  # matmul / step / matmul / ...: load hits both alike
             ts.append(var.step()); mms.append(matmul_rate(dev, torch.float32, mm_n, 2.0))

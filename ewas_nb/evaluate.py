@@ -6,7 +6,6 @@ example), the sanity checks that expose gradient masking, ε sweeps and plots, r
 # %% ../nbs/06_evaluate.ipynb #8cd3bc75
 from __future__ import annotations
 import hashlib, json, math, os, subprocess, time, warnings
-from fractions import Fraction
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -15,8 +14,8 @@ from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
 from .attacks import (ATTACKS, PROTOCOLS, LinfAttack, adaptive_attacks, check_budget, check_inputs, eval_mode,
-                             make_attack, model_device,
-                             seeded, surrogate_masks)
+                             make_attack, model_device, seeded, surrogate_masks)
+from .train import check_writable, load_model, tune_cpu_allocator, parse_eps as _parse_number
 
 # %% auto #0
 __all__ = ['PROTOCOL_ATTACKS', 'parse_eps', 'eps_str', 'tensor_hash', 'model_hash', 'ResultStore', 'evaluate_attack',
@@ -26,8 +25,8 @@ __all__ = ['PROTOCOL_ATTACKS', 'parse_eps', 'eps_str', 'tensor_hash', 'model_has
 # %% ../nbs/06_evaluate.ipynb #a1ef2278
 def parse_eps(eps) -> float:
     "ε as a float from a number or a string such as '8/255' or '0.031'; a malformed ε or one outside [0, 1] raises ValueError."
-    try: v = float(Fraction(eps.strip())) if isinstance(eps, str) else float(eps)
-    except (ValueError, TypeError, ZeroDivisionError): raise ValueError(f"eps must be a number or a fraction such as 8/255, got {eps!r}") from None
+    try: v = _parse_number(eps)   # the parser of the training config (`train.parse_eps`)
+    except (ValueError, TypeError): raise ValueError(f"eps must be a number or a fraction such as 8/255, got {eps!r}") from None
     return check_budget(v)
 
 def eps_str(eps) -> str:
@@ -62,7 +61,6 @@ class ResultStore:
         self.dir = Path(out_dir) if out_dir is not None else None
         self.rows, self.batches = {}, {}
         if self.dir is None: return
-        from ewas_nb.train import check_writable
         check_writable(self.dir, 'report directory')  # before any attack runs, not after its first batch
         self.dir.mkdir(parents=True, exist_ok=True)
         for rec in self._read('rows.jsonl'): self.rows[rec['key']] = rec['row']
@@ -442,7 +440,6 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
     if model is None:
         if checkpoint is None: raise ValueError("give a checkpoint path (or model=)")
         if not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
-        from ewas_nb.train import load_model
         model, config = load_model(checkpoint, device)
     elif device is not None: model = model.to(device)
     config = dict(config or {})
@@ -450,7 +447,6 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
         meta.update(checkpoint=str(checkpoint), checkpoint_sha256=_file_sha256(checkpoint))
         if out_dir is None: out_dir = Path(checkpoint).parent / f"{Path(checkpoint).stem}_eval"
     if out_dir is not None:
-        from ewas_nb.train import check_writable
         check_writable(out_dir, 'report directory')
     dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
     if data is None:
@@ -463,7 +459,6 @@ def run_evaluation(checkpoint,                 # path of a checkpoint written by
                 defense=config.get('defense', mc.get('defense', '')) or '', commit=_git_commit())
     attacks = list(attacks or PROTOCOL_ATTACKS[protocol])
     if adaptive: attacks += [a for a in adaptive_attacks(model) if a not in attacks]
-    from ewas_nb.train import tune_cpu_allocator
-    if next(model.parameters(), torch.empty(0)).device.type == 'cpu': tune_cpu_allocator()   # see `train.tune_cpu_allocator`
+    if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `train.tune_cpu_allocator`
     return robustness_report(model, x, y, attacks, eps=eps_v, seed=seed, batch_size=batch_size, progress=progress,
                              out_dir=out_dir, overwrite=overwrite, attack_kw=attack_kw, meta=meta)
