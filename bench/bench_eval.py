@@ -17,8 +17,11 @@ Then AutoAttack with the reference budgets (APGD-CE, APGD-T, FAB-T at 100 iterat
 """
 import argparse, time
 import torch, torchattacks
-from ewas_nb.attacks import PGD, autoattack, eval_mode, model_device, quick_train, seeded, small_cnn
-from ewas_nb.core import add_ewas, default_device
+from ewas_nb.attacks import PGD, autoattack
+from ewas_nb.runs import default_device, eval_mode, model_device, seeded
+from ewas_nb.models import small_cnn
+from ewas_nb.train import quick_train
+from ewas_nb.core import add_ewas
 
 
 def sync(dev):
@@ -53,7 +56,7 @@ def main():
     dev = torch.device(a.device) if a.device else default_device()
     t0 = time.perf_counter()
     if a.checkpoint:
-        from ewas_nb.train import load_model
+        from ewas_nb.baselines import load_model
         from ewas_nb.data import get_dataset, take
         model, cfg = load_model(a.checkpoint, dev)
         dkw = {'size': cfg['size']} if cfg.get('size') else {}

@@ -7,7 +7,8 @@ one thread it does not depend on how much of the machine other processes take), 
 Usage: python bench/bench_overhead.py [--width 1.0] [--batch 128] [--reps 7] [--threads N]"""
 import argparse, copy, os, statistics, time
 import torch, torch.nn.functional as F
-from ewas_nb.core import add_ewas, use_labels, aux_loss, default_device
+from ewas_nb.core import add_ewas, use_labels, aux_loss
+from ewas_nb.runs import default_device
 from ewas_nb.models import create_model
 
 def step(model, x, y, with_aux):

@@ -21,14 +21,14 @@ import argparse, json, os, resource, subprocess, sys, time
 
 def worker(a):
     import torch
-    from ewas_nb.core import default_device
-    from ewas_nb.models import create_model
+    from ewas_nb.runs import default_device
+    from ewas_nb.baselines import build_model
     from ewas_nb.train import pgd_loss
     torch.set_num_threads(a.threads)
     dev = torch.device(a.device) if a.device else default_device()
     sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == 'cuda' else (lambda: None)
     torch.manual_seed(0)
-    model = create_model('resnet18', width=a.width, ewas=a.ewas).to(dev).train()
+    model = build_model('resnet18', 'ewas' if a.ewas else 'none', width=a.width).to(dev).train()
     x, y = torch.rand(a.batch, 3, 32, 32, device=dev), torch.randint(0, 10, (a.batch,), device=dev)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
     marks = []

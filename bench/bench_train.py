@@ -5,7 +5,7 @@ weights frozen, then CE + aux loss on the adversarial batch) under `train._autoc
 
 FLOPs are counted with `torch.utils.flop_counter.FlopCounterMode` on real passes at batch 8, scaled to the batch
 (exact: every op the counter counts -- conv, mm, addmm -- is linear in the batch):
-  * one attack pass = forward + backward for the input gradient only (`frozen`: weights need no grad, so the counter
+  * one attack pass = forward + backward for the input gradient only (`runs.eval_mode`: weights need no grad, so the counter
     sees no weight-gradient convolutions),
   * one training pass = forward + full backward,
   * one PGD-k step = k attack passes + 1 training pass (the SGD update and element-wise ops are not counted).
@@ -30,9 +30,11 @@ matmul rate.
 import argparse, copy, contextlib, os, platform, statistics, time
 import torch, torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
-from ewas_nb.core import default_device, use_labels
-from ewas_nb.models import create_model
-from ewas_nb.train import _autocast, _ce_objective, frozen, pgd_loss, standard_loss, tune_cpu_allocator
+from ewas_nb.core import use_labels
+from ewas_nb.runs import default_device, eval_mode, tune_cpu_allocator
+from ewas_nb.baselines import build_model
+from ewas_nb.attacks import paper_ce_loss
+from ewas_nb.train import TrainConfig, _autocast, pgd_loss, standard_loss
 
 EPS, ALPHA = 8 / 255, 2 / 255
 ENV_SHOWN = ('MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'LD_PRELOAD', 'OMP_NUM_THREADS')  # settings that change speed
@@ -81,11 +83,11 @@ def matmul_rate(dev, dtype, n, min_time=1.0):
 
 def count_flops(model, x, y):
     "(attack pass FLOPs, training pass FLOPs) counted by FlopCounterMode on real passes at this batch size."
-    with use_labels(model, y, attack=True), frozen(model):
+    with use_labels(model, y, attack=True), eval_mode(model):
         xa = x.clone().requires_grad_(True)
         # .backward() rather than autograd.grad (which FlopCounterMode's module tracker rejects): with the weights
         # frozen it computes the same input gradient and nothing else
-        with FlopCounterMode(display=False) as fc: _ce_objective(y, True)(model, xa).backward()
+        with FlopCounterMode(display=False) as fc: paper_ce_loss(model, xa, y)[0].backward()
     attack = fc.get_total_flops()
     with FlopCounterMode(display=False) as fc: standard_loss(model, x, y).backward()
     model.zero_grad(set_to_none=True)
@@ -107,7 +109,7 @@ class Variant:
     def step(self, steps=None):
         "(wall, CPU) seconds of one PGD-`steps` adversarial-training step (attack + loss + backward + SGD update)."
         sync(self.dev); w0, c0 = clock()
-        with _autocast(self.dev, self.amp, self.bf16):
+        with _autocast(self.dev, TrainConfig(amp=self.amp, bf16=self.bf16, device=str(self.dev))):
             loss = pgd_loss(self.model, self.x, self.y, eps=EPS, alpha=ALPHA, steps=self.steps if steps is None else steps)
         self.opt.zero_grad(set_to_none=True)
         if self.scaler is not None: self.scaler.scale(loss).backward(); self.scaler.step(self.opt); self.scaler.update()
@@ -122,7 +124,7 @@ def med(pairs, i): return statistics.median(p[i] for p in pairs)
 def speed(a, dev):
     torch.manual_seed(0)
     cpu = dev.type == 'cpu'
-    base = create_model('resnet18', width=a.width, ewas=a.ewas).to(dev)
+    base = build_model('resnet18', 'ewas' if a.ewas else 'none', width=a.width).to(dev)
     x, y = torch.rand(a.batch, 3, 32, 32, device=dev), torch.randint(0, 10, (a.batch,), device=dev)
     mm_n = a.mm_n or (8192 if dev.type == 'cuda' else 2048)
     print(f"== fp32 PGD-{a.steps} training step: ResNet-18 width {a.width}{' + EWAS' if a.ewas else ''}, batch {a.batch}, "
@@ -197,7 +199,9 @@ def robust(a, dev):
     "fp32 vs bf16-autocast PGD-AT on digits (16x16), both evaluated in fp32 with PGD-20; prints the change."
     from torch.utils.data import TensorDataset
     from ewas_nb.data import load_digits_tensors
-    from ewas_nb.train import fit, pgd_accuracy, accuracy, seed_everything
+    from ewas_nb.train import fit
+    from ewas_nb.attacks import pgd_accuracy, accuracy
+    from ewas_nb.runs import seed_everything
     xtr, ytr = load_digits_tensors(train=True, size=16, channels=1)
     xte, yte = load_digits_tensors(train=False, size=16, channels=1)
     xtr, xte = xtr.float() / 255, xte.float() / 255
@@ -209,10 +213,10 @@ def robust(a, dev):
     res = {}
     for name, bf16 in (('fp32', False), ('bf16', True)):
         seed_everything(a.robust_seed)
-        m = create_model('resnet18', width=0.125, in_chans=1, input_size=(1, 16, 16), ewas=True)
+        m = build_model('resnet18', 'ewas', width=0.125, in_chans=1, input_size=(1, 16, 16))
         w0, c0 = clock()
-        fit(m, TensorDataset(xtr, ytr), None, method='pgd', epochs=a.robust_epochs, batch_size=a.robust_batch,
-            lr=a.robust_lr, eps=eps, alpha=eps / 4, steps=a.robust_steps, val_steps=0, seed=a.robust_seed, device=dev,
+        fit(m, TensorDataset(xtr, ytr), None, method='pgd', epochs=a.robust_epochs, batch=a.robust_batch,
+            lr=a.robust_lr, eps=eps, alpha=eps / 4, steps=a.robust_steps, val_steps=0, seed=a.robust_seed, device=str(dev),
             bf16=bf16, progress=False)
         w1, c1 = clock()
         tt = (w1 - w0, c1 - c0)

@@ -5,100 +5,19 @@ EWAS, CAS and CIFS, all with torchattacks' `atk(images, labels) -> adv_images` c
 
 # %% ../nbs/04_attacks.ipynb #4ebc37e8
 from __future__ import annotations
-import collections, contextlib, functools, inspect, math
+import contextlib, functools, inspect
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from torchattacks.attack import Attack
 from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
+from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
 
 # %% auto #0
-__all__ = ['ATTACKS', 'PROTOCOLS', 'eval_mode', 'seeded', 'model_device', 'check_budget', 'check_inputs', 'cw_margin', 'ce_loss',
-           'cw_loss', 'LinfAttack', 'PGD', 'small_cnn', 'quick_train', 'TorchAttack', 'fgsm', 'pgd_torchattacks',
-           'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss', 'alc_ce_loss', 'surrogate_masks', 'BPDA',
-           'FixedMasks', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack']
-
-# %% ../nbs/04_attacks.ipynb #15a30ed1
-@contextlib.contextmanager
-def eval_mode(model:nn.Module):
-    "Within the block `model` is in eval mode with frozen parameters; every module's mode and parameter's flag come back after."
-    modes = [(m, m.training) for m in model.modules()]
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        model.eval()
-        for p, _ in flags: p.requires_grad_(False)
-        yield model
-    finally:
-        for m, t in modes: m.training = t
-        for p, r in flags: p.requires_grad_(r)
-
-# %% ../nbs/04_attacks.ipynb #2416a5e3
-@contextlib.contextmanager
-def seeded(seed:int|None, device=None):
-    "Within the block torch's RNG (CPU, and `device` if CUDA) is seeded with `seed`; the caller's state comes back after. `None`: no-op."
-    if seed is None:
-        yield; return
-    devices = [torch.device(device)] if device is not None and torch.device(device).type == 'cuda' else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
-
-# %% ../nbs/04_attacks.ipynb #3effc390
-def model_device(model:nn.Module) -> torch.device:
-    "The device of `model`'s first parameter or buffer (CPU for a model without any)."
-    t = next(model.parameters(), None)
-    if t is None: t = next(model.buffers(), None)
-    return t.device if t is not None else torch.device('cpu')
-
-# %% ../nbs/04_attacks.ipynb #c07bec4f
-def check_budget(eps:float,           # L∞ radius: in [0, 1] (images lie in [0, 1])
-                 alpha:float=None,    # step size: > 0 (or 0 when eps is 0)
-                 steps:int=None,      # gradient steps: a whole number >= 1
-                 restarts:int=None    # runs: a whole number >= 1
-                ) -> float:
-    "Raise a one-line `ValueError` unless the attack budget is valid; returns `eps` as a float."
-    try: e = float(eps)
-    except (TypeError, ValueError): raise ValueError(f"eps must be a number, got {eps!r}") from None
-    if not 0 <= e <= 1: raise ValueError(f"eps must be >= 0 and <= 1 (an L-inf radius for images in [0, 1]), got {e:g}")
-    if alpha is not None and not (math.isfinite(float(alpha)) and (float(alpha) > 0 or float(alpha) == e == 0)):
-        raise ValueError(f"step size alpha must be > 0, got {float(alpha):g}")
-    for k, v in (('steps', steps), ('restarts', restarts)):
-        if v is not None and (int(v) != v or v < 1): raise ValueError(f"{k} must be an integer >= 1, got {v}")
-    return e
-
-# %% ../nbs/04_attacks.ipynb #438b22cd
-def _what(x): return f"{x.dtype} {tuple(x.shape)}" if torch.is_tensor(x) else type(x).__name__
-
-def check_inputs(model:nn.Module|None,  # the model the images are for (None: skip the model checks)
-                 x:torch.Tensor,        # images (N, C, H, W)
-                 y:torch.Tensor=None,   # their labels (N,), or None
-                 num_classes:int=None   # K, if known; None: from one forward pass of `x[:1]` through `model`
-                ) -> int|None:
-    "Raise a one-line `ValueError` unless `x` is a batch of finite images in [0, 1] that `model` takes and `y` their labels in [0, K); returns K."
-    if not (torch.is_tensor(x) and x.dim() == 4 and x.is_floating_point()):
-        raise ValueError(f"images must be a float tensor (N, C, H, W) in [0, 1], got {_what(x)}")
-    if len(x) == 0: raise ValueError("no images: the data set or batch is empty")
-    if y is not None:
-        if not (torch.is_tensor(y) and y.shape == (len(x),)): raise ValueError(f"y must hold one label per image, shape ({len(x)},), got {_what(y)}")
-        if y.dtype.is_floating_point or y.dtype.is_complex or y.dtype == torch.bool: raise ValueError(f"labels must be integers, got {y.dtype}")
-    with torch.no_grad():
-        bad, lo, hi = torch.stack([(~torch.isfinite(x)).sum().float(), x.min().float(), x.max().float()]).tolist()
-    if bad: raise ValueError(f"images must be finite, got {int(bad)} NaN or Inf value(s)")
-    if lo < 0 or hi > 1: raise ValueError(f"images must lie in [0, 1] (normalisation belongs inside the model), got [{lo:.3f}, {hi:.3f}]")
-    want = getattr(model, 'input_size', None)
-    if want is not None and tuple(x.shape[1:]) != tuple(want):
-        raise ValueError(f"images of shape {tuple(x.shape[1:])} do not fit the model, which takes {tuple(want)} (its input_size)")
-    if model is not None and num_classes is None:
-        try:
-            with torch.no_grad(), eval_mode(model), use_labels(model, None): out = model(x[:1].to(model_device(model)))
-        except (RuntimeError, ValueError) as e:
-            raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])}: {str(e).strip().splitlines()[0]}") from None
-        num_classes = out.shape[1] if torch.is_tensor(out) and out.dim() == 2 else None
-    if y is not None:
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or (num_classes is not None and hi >= num_classes):
-            raise ValueError(f"labels must lie in [0, {num_classes if num_classes is not None else 'K'}), got values in [{lo}, {hi}]")
-    return num_classes
+__all__ = ['ATTACKS', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
+           'TorchAttack', 'fgsm', 'pgd_torchattacks', 'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss',
+           'alc_ce_loss', 'surrogate_masks', 'BPDA', 'FixedMasks', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack',
+           'accuracy', 'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -117,6 +36,44 @@ def cw_loss(model, x, y, kappa:float=50.0):
     "C&W margin of the main logits (CW-∞: PGD on this loss)."
     logits = model(x)
     return cw_margin(logits, y, kappa).mean(), logits
+
+# %% ../nbs/04_attacks.ipynb #286e2bbb
+def pgd_start(x:torch.Tensor, eps:float, start='uniform', generator=None) -> torch.Tensor:
+    "Where PGD starts: 'uniform' in the ε-ball, 'normal' (x + 0.001·N(0, 1)), or None (x itself); clamped to [0, 1]."
+    if start is None or start is False: return x.clone()
+    if start not in ('uniform', 'normal'): raise ValueError(f"unknown PGD start {start!r}; choose 'uniform', 'normal' or None")
+    if generator is None: d = torch.empty_like(x).uniform_(-eps, eps) if start == 'uniform' else 0.001 * torch.randn_like(x)
+    else:
+        d = torch.empty(x.shape).uniform_(-eps, eps, generator=generator) if start == 'uniform' else 0.001 * torch.randn(x.shape, generator=generator)
+        d = d.to(x.device, x.dtype)
+    return (x + d).clamp(0, 1)
+
+def pgd_ascent(model:nn.Module, x0:torch.Tensor, y:torch.Tensor,
+               loss,                   # `(model, x, y) -> (scalar loss, logits)` to ascend
+               eps:float, alpha:float, steps:int,
+               start='uniform',        # 'uniform', 'normal' or None, see `pgd_start`
+               early_stop:bool=False,  # keep an example's first fooling iterate and drop it from the batch
+               generator=None) -> tuple:  # CPU torch.Generator for the start; None: torch's global RNG
+    "L∞ PGD: the last iterate, or each example's first fooling one (`early_stop`); returns (images, fooled mask)."
+    x = pgd_start(x0.detach(), eps, start, generator)
+    out, fooled = x0.clone(), torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
+    idx, xa, ya = torch.arange(len(x0), device=x0.device), x0, y
+    for _ in range(steps):
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            value, logits = loss(model, x, ya)
+            g, = torch.autograd.grad(value, x)
+        x = x.detach()
+        if early_stop:
+            hit = logits.argmax(1) != ya
+            if hit.any():
+                out[idx[hit]], fooled[idx[hit]] = x[hit], True
+                keep = ~hit
+                idx, x, g, xa, ya = idx[keep], x[keep], g[keep], xa[keep], ya[keep]
+                if not len(idx): return out, fooled
+        x = torch.min(torch.max(x + alpha * g.sign(), xa - eps), xa + eps).clamp(0, 1)   # the one signed step
+    out[idx] = x
+    return out, fooled
 
 # %% ../nbs/04_attacks.ipynb #9405dd7e
 class LinfAttack(Attack):
@@ -150,76 +107,18 @@ class PGD(LinfAttack):
         check_budget(self.eps, self.alpha, steps, restarts)
         self.steps, self.random_start, self.restarts, self.loss, self.early_stop = steps, random_start, restarts, loss, early_stop
 
-    def run(self, x0, y):
-        "One run from a (random) start; returns (adversarial images, fooled mask or None if unknown)."
-        eps, x = self.eps, x0.clone()
-        if self.random_start: x = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
-        out, fooled = x0.clone(), torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
-        idx, xa, ya = torch.arange(len(x0), device=x0.device), x0, y
-        for _ in range(self.steps):
-            x.requires_grad_(True)
-            with torch.enable_grad():
-                loss, logits = self.loss(self.model, x, ya)
-                g, = torch.autograd.grad(loss, x)
-            x = x.detach()
-            if self.early_stop:
-                hit = logits.argmax(1) != ya
-                if hit.any():
-                    out[idx[hit]], fooled[idx[hit]] = x[hit], True
-                    keep = ~hit
-                    idx, x, g, xa, ya = idx[keep], x[keep], g[keep], xa[keep], ya[keep]
-                    if not len(idx): return out, fooled
-            x = torch.min(torch.max(x + self.alpha * g.sign(), xa - eps), xa + eps).clamp(0, 1)
-        out[idx] = x
-        return out, (fooled if self.restarts > 1 else None)
-
     def forward(self, images, labels):
         out = images.clone()
         todo = torch.arange(len(images), device=images.device)
         for r in range(self.restarts):
-            adv, fooled = self.run(images[todo], labels[todo])
+            adv, fooled = pgd_ascent(self.model, images[todo], labels[todo], self.loss, self.eps, self.alpha, self.steps,
+                                     'uniform' if self.random_start else None, self.early_stop)
             out[todo] = adv
             if r + 1 < self.restarts:
                 with torch.no_grad(): fooled = fooled | (self.model(adv).argmax(1) != labels[todo])
                 todo = todo[~fooled]
                 if not len(todo): break
         return out
-
-# %% ../nbs/04_attacks.ipynb #8b9035e7
-def small_cnn(num_classes:int=10, # number of classes
-              in_chans:int=1,     # input channels
-              width:int=16):      # channels of the first block (the second has twice as many)
-    "A tiny CNN (blocks 'block1', 'block2', then 'pool', 'head') for tests and demos on small images in [0, 1]."
-    def block(i, o): return nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2))
-    return nn.Sequential(collections.OrderedDict(
-        block1=block(in_chans, width), block2=block(width, 2 * width),
-        pool=nn.AdaptiveAvgPool2d(2), flat=nn.Flatten(), head=nn.Linear(8 * width, num_classes)))
-
-# %% ../nbs/04_attacks.ipynb #37ff6f8a
-def quick_train(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
-                epochs:int=6,          # passes over (x, y)
-                lr:float=3e-3,         # Adam learning rate
-                batch_size:int=64,     # minibatch size
-                adv_eps:float=0.0,     # > 0: FGSM-RS adversarial training at this ε
-                seed:int=0) -> nn.Module:
-    "Train `model` on tensors (x, y) in place (CE + `aux_loss` with true-label masks); returns it in eval mode."
-    dev = model_device(model)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    g = torch.Generator().manual_seed(seed)
-    with seeded(seed, dev):
-        for _ in range(epochs):
-            model.train()
-            for i in torch.randperm(len(x), generator=g).split(batch_size):
-                xb, yb = x[i].to(dev), y[i].to(dev)
-                with use_labels(model, yb):
-                    if adv_eps > 0:
-                        d = torch.empty_like(xb).uniform_(-adv_eps, adv_eps).requires_grad_(True)
-                        l = F.cross_entropy(model((xb + d).clamp(0, 1)), yb) + aux_loss(model, yb)
-                        gd, = torch.autograd.grad(l, d)
-                        xb = (xb + (d + 1.25 * adv_eps * gd.sign()).clamp(-adv_eps, adv_eps)).clamp(0, 1).detach()
-                    loss = F.cross_entropy(model(xb), yb) + aux_loss(model, yb)
-                opt.zero_grad(); loss.backward(); opt.step()
-    return model.eval()
 
 # %% ../nbs/04_attacks.ipynb #5249594e
 class TorchAttack(LinfAttack):
@@ -406,3 +305,21 @@ def make_attack(name:str,              # a key of `ATTACKS`
     atk = f(model, **{k: v for k, v in kw.items() if takes_all or k in params})
     atk.attack = name
     return atk
+
+# %% ../nbs/04_attacks.ipynb #781298e3
+def accuracy(model:nn.Module, x, y, batch_size:int=256) -> float:
+    "Clean accuracy of `model` (eval mode, predicted masks) on tensors `x`, `y`."
+    dev = model_device(model)
+    with eval_mode(model), torch.no_grad():
+        hits = sum((model(xb.to(dev)).argmax(1).cpu() == yb).sum().item() for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
+    return hits / max(len(y), 1)
+
+def pgd_accuracy(model:nn.Module, x, y, *, eps:float=8/255, alpha:float=2/255, steps:int=10, seed:int=0, batch_size:int=256) -> float:
+    "Accuracy under L-inf PGD on CE + aux losses (eval mode, predicted masks), reproducible via `seed`."
+    dev, g, hits = model_device(model), torch.Generator().manual_seed(seed), 0
+    with eval_mode(model):
+        for xb, yb in zip(x.split(batch_size), y.split(batch_size)):
+            xb, yb = xb.to(dev), yb.to(dev)
+            xa, _ = pgd_ascent(model, xb, yb, paper_ce_loss, eps, alpha, steps, generator=g)
+            with torch.no_grad(): hits += (model(xa).argmax(1) == yb).sum().item()
+    return hits / max(len(y), 1)

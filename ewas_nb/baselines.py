@@ -7,12 +7,13 @@ Importance-based Feature Selection (CIFS), and one registry that adds any defenc
 from __future__ import annotations
 import inspect
 import torch, torch.nn as nn, torch.nn.functional as F
-from .core import AuxLayer, EWAS, add_aux
+from .core import AuxLayer, EWAS, add_aux, add_ewas
 from .models import create_model
+from .runs import default_device, load_checkpoint
 
 # %% auto #0
-__all__ = ['DEFENSES', 'ChannelAuxLayer', 'CAS', 'cifs_probe', 'CIFS', 'add_layers', 'add_none', 'add_ewas_at', 'add_cas',
-           'add_cifs', 'defense_keywords', 'add_defense', 'build_model']
+__all__ = ['DEFENSES', 'ChannelAuxLayer', 'CAS', 'cifs_probe', 'CIFS', 'add_none', 'add_cas', 'add_cifs', 'defense_keywords',
+           'add_defense', 'build_model', 'build_from_config', 'load_model']
 
 # %% ../nbs/02_baselines.ipynb #b0509572
 class ChannelAuxLayer(AuxLayer):
@@ -93,37 +94,25 @@ class CIFS(ChannelAuxLayer):
     def extra_repr(self): return (f"channels={self.channels}, num_classes={self.num_classes}, probe={self.kind!r}, beta={self.beta}, "
                                   f"n_layers={self.n_layers}, temperature={self.temperature}, create_graph={self.create_graph}")
 
-# %% ../nbs/02_baselines.ipynb #344b1070
-def add_layers(model:nn.Module, sites, make_layer, input_size=(3, 32, 32)) -> nn.Module:
-    "Insert `make_layer(shape, i, n)` after each of the `n` submodules named in `sites` (i = 0..n-1); returns `model`."
-    sites = [sites] if isinstance(sites, str) else list(sites)
-    if not sites: raise ValueError("sites is empty: name at least one layer, e.g. ['layer4.0']")
-    for i, site in enumerate(sites): add_aux(model, site, lambda shape: make_layer(shape, i, len(sites)), input_size)
-    return model
-
 # %% ../nbs/02_baselines.ipynb #10317df5
-def add_none(model, sites=None, num_classes=10, input_size=(3, 32, 32)):
+def add_none(model, after=None, num_classes=10, input_size=(3, 32, 32), replace:bool=False):
     "No defence: `model` unchanged."
     return model
 
-def add_ewas_at(model, sites, num_classes=10, input_size=(3, 32, 32), lam:float=0.01, surrogate:float=None):
-    "EWAS after each site (λ per layer, as `core.add_ewas`)."
-    return add_layers(model, sites, lambda shape, i, n: EWAS(shape, num_classes, lam, surrogate), input_size)
-
-def add_cas(model, sites, num_classes=10, input_size=(3, 32, 32), beta:float=2.0, surrogate:float=None):
+def add_cas(model, after, num_classes=10, input_size=(3, 32, 32), beta:float=2.0, surrogate:float=None, replace:bool=False):
     "CAS after each site; the S layers share β (weight β/S each)."
-    return add_layers(model, sites, lambda shape, i, n: CAS(shape, num_classes, beta, n, surrogate), input_size)
+    return add_aux(model, after, lambda shape, i, n: CAS(shape, num_classes, beta, n, surrogate), input_size, replace)
 
-def add_cifs(model, sites, num_classes=10, input_size=(3, 32, 32), beta:float=2.0, probes=None,
-             temperature:float=1.0, create_graph:bool=True, hidden:int=128, softplus_beta:float=5.0):
+def add_cifs(model, after, num_classes=10, input_size=(3, 32, 32), beta:float=2.0, probes=None,
+             temperature:float=1.0, create_graph:bool=True, hidden:int=128, softplus_beta:float=5.0, replace:bool=False):
     "CIFS after each site (probes: a kind or one per site; default nonlinear first, then linear); the L layers share β."
     def make(shape, i, n):
         kinds = ['nonlinear'] + ['linear'] * (n - 1) if probes is None else [probes] * n if isinstance(probes, str) else list(probes)
         if len(kinds) != n: raise ValueError(f"probes names {len(kinds)} probe kinds for {n} sites")
         return CIFS(shape, num_classes, kinds[i], beta, n, temperature, create_graph, hidden, softplus_beta)
-    return add_layers(model, sites, make, input_size)
+    return add_aux(model, after, make, input_size, replace)
 
-DEFENSES = dict(none=add_none, ewas=add_ewas_at, cas=add_cas, cifs=add_cifs)  # defence name -> function adding it
+DEFENSES = dict(none=add_none, ewas=add_ewas, cas=add_cas, cifs=add_cifs)  # defence name -> function adding it
 
 def _defense_fn(defense):
     if defense not in DEFENSES: raise ValueError(f"unknown defense {defense!r}; valid: {', '.join(DEFENSES)}")
@@ -131,24 +120,24 @@ def _defense_fn(defense):
 
 def defense_keywords(defense:str) -> list:
     "The keywords (hyper-parameters) that defence `defense` takes."
-    return list(inspect.signature(_defense_fn(defense)).parameters)[4:]
+    return [k for k in list(inspect.signature(_defense_fn(defense)).parameters)[4:] if k != 'replace']
 
 # %% ../nbs/02_baselines.ipynb #ecdec0bf
 def add_defense(model:nn.Module,
                 defense:str,            # 'none', 'ewas', 'cas' or 'cifs' (keys of `DEFENSES`)
                 num_classes:int=10,     # K of the auxiliary classifiers
                 input_size=(3, 32, 32), # (C, H, W) of the model's input, for the dry runs
-                sites=None,             # submodule name(s) to follow; None: `model.default_sites[defense]`
-                **kw) -> nn.Module:     # the defence's own keywords (lam, beta, probes, temperature, ...)
-    "Add defence `defense` to `model` in place (after `sites`); returns `model`."
+                after=None,             # submodule name(s) to follow; None: `model.default_sites[defense]`
+                **kw) -> nn.Module:     # the defence's own keywords (lam, beta, probes, temperature, ..., replace)
+    "Add defence `defense` to `model` in place (after `after`); returns `model`."
     add = _defense_fn(defense)
     if defense == 'none': return model
-    if sites is None:
+    if after is None:
         defaults = getattr(model, 'default_sites', None)
-        if defaults is None: raise ValueError(f"{type(model).__name__} has no default_sites: pass sites=[...] for defense {defense!r}")
-        if defense not in defaults: raise ValueError(f"{type(model).__name__}.default_sites has no entry for {defense!r}: pass sites=[...]")
-        sites = defaults[defense]
-    return add(model, sites, num_classes, tuple(input_size), **kw)
+        if defaults is None: raise ValueError(f"{type(model).__name__} has no default_sites: pass after=[...] for defense {defense!r}")
+        if defense not in defaults: raise ValueError(f"{type(model).__name__}.default_sites has no entry for {defense!r}: pass after=[...]")
+        after = defaults[defense]
+    return add(model, after, num_classes, tuple(input_size), **kw)
 
 # %% ../nbs/02_baselines.ipynb #fe5f10ec
 def build_model(arch:str,              # a name in `models.MODELS`, e.g. 'resnet18'
@@ -166,3 +155,26 @@ def build_model(arch:str,              # a name in `models.MODELS`, e.g. 'resnet
     if extra: raise ValueError(f"defense {defense!r} takes no {', '.join(extra)}; it takes: {', '.join(takes) or 'nothing'}")
     model = create_model(arch, num_classes=num_classes, width=width, in_chans=in_chans, input_size=input_size, **kw)
     return add_defense(model, defense, num_classes, getattr(model, 'input_size', input_size or (in_chans, 32, 32)), **dkw)
+
+# %% ../nbs/02_baselines.ipynb #213dde15
+def build_from_config(c:dict) -> nn.Module:
+    "The model a run's config describes (its `model` entry: `build_model`'s arguments)."
+    kw = dict(c['model']); arch = kw.pop('arch'); kw['input_size'] = tuple(kw['input_size'])
+    return build_model(arch, **kw)
+
+def load_model(path, device=None, arch:str=None, defense:str=None) -> tuple:
+    "Rebuild the model of checkpoint `path` from its stored config (eval mode); returns (model, config)."
+    ck = load_checkpoint(path, map_location='cpu')
+    c = ck.get('config') or {}
+    if 'model' not in c:
+        raise ValueError(f"{path} stores no model description (trained with fit() on a custom model): build the model "
+                         "yourself and load_state_dict(load_checkpoint(path)['model'])")
+    m = c['model']
+    for k, want in (('arch', arch), ('defense', defense)):
+        if want is not None and m[k] != want: raise ValueError(f"{path} holds a {m['arch']} model with defense {m['defense']!r}, not {k} {want!r}")
+    model = build_from_config(c)
+    try: model.load_state_dict(ck['model'])
+    except RuntimeError as e:
+        lines = str(e).splitlines()
+        raise ValueError(f"{path}: weights do not fit a {m['arch']} (defense {m['defense']!r}): {lines[1].strip()[:150] if len(lines) > 1 else e}") from None
+    return model.to(device or default_device()).eval(), {**c, 'epoch': ck.get('epoch'), 'metrics': ck.get('metrics', [])}

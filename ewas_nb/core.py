@@ -8,13 +8,8 @@ import contextlib
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['default_device', 'AuxLayer', 'EWAS', 'aux_layers', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted',
-           'insert_after', 'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
-
-# %% ../nbs/00_core.ipynb #d9411469
-def default_device() -> torch.device:
-    "CUDA when present, CPU otherwise."
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+__all__ = ['AuxLayer', 'EWAS', 'aux_layers', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted', 'insert_after',
+           'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 class AuxLayer(nn.Module):
@@ -119,12 +114,15 @@ def _get(model, name):
         close = [n for n in names if n.split('.')[0] == name.split('.')[0]][:8] or names[:8]
         raise ValueError(f"no layer named {name!r} in {type(model).__name__}; e.g. {', '.join(close)}") from None
 
-def insert_after(model:nn.Module, name:str, layer:nn.Module) -> nn.Module:
+def insert_after(model:nn.Module, name:str, layer:nn.Module, replace:bool=False) -> nn.Module:
     "Put `layer` after the submodule called `name` (dotted, as in `named_modules`), in place; returns `model`."
-    _get(model, name)
+    sub = _get(model, name)
+    if isinstance(sub, Inserted):  # e.g. a notebook cell run twice: never stack two defence layers silently
+        if not replace: raise ValueError(f"layer {name!r} already has a defence layer ({type(sub[1]).__name__}); pass replace=True to swap it")
+        sub = sub[0]
     parent_name, _, leaf = name.rpartition('.')
     parent = model.get_submodule(parent_name) if parent_name else model
-    setattr(parent, leaf, Inserted(getattr(parent, leaf), layer))
+    setattr(parent, leaf, Inserted(sub, layer))
     return model
 
 # %% ../nbs/00_core.ipynb #8f598cb0
@@ -156,19 +154,27 @@ def activation_shape(model:nn.Module, name:str, input_size=(3, 32, 32)) -> tuple
     return out['shape']
 
 # %% ../nbs/00_core.ipynb #ac207812
-def add_aux(model:nn.Module, after:str, make_layer, input_size=(3, 32, 32)) -> nn.Module:
-    "Insert `make_layer(shape)` after submodule `after`, `shape` being its activation's (C, H, W) from a dry run."
-    shape = activation_shape(model, after, input_size)
+def add_aux(model:nn.Module,
+            after,                   # submodule name(s) to follow, e.g. 'layer4.0' or ['layer3.1', 'layer4.0']
+            make_layer,              # make_layer(shape, i, n) -> the layer for site i of n, `shape` its activation's (C, H, W)
+            input_size=(3, 32, 32),  # (C, H, W) of the model's input, for the dry runs
+            replace:bool=False) -> nn.Module: # swap a defence layer already at a site instead of refusing
+    "Insert `make_layer(shape, i, n)` after each of the n submodules in `after`, shapes from dry runs; returns `model`."
+    sites = [after] if isinstance(after, str) else list(after)
+    if not sites: raise ValueError("after is empty: name at least one layer, e.g. 'layer4.0'")
     p = next(model.parameters(), None)
-    layer = make_layer(shape)
-    if p is not None: layer = layer.to(p.device)
-    return insert_after(model, after, layer)
+    for i, site in enumerate(sites):
+        layer = make_layer(activation_shape(model, site, input_size), i, len(sites))
+        insert_after(model, site, layer.to(p.device) if p is not None else layer, replace)
+    return model
 
 # %% ../nbs/00_core.ipynb #fb282cef
 def add_ewas(model:nn.Module,
-             after:str,               # name of the submodule EWAS follows, e.g. 'layer4.0'
+             after,                   # name(s) of the submodule(s) EWAS follows, e.g. 'layer4.0'
              num_classes:int=10,      # number of classes K of the auxiliary classifier
              input_size=(3, 32, 32),  # (C, H, W) of the model's input, for the dry run
-             lam:float=0.01) -> nn.Module:
-    "Add an `EWAS` layer after submodule `after` of any CNN, in place; returns `model`."
-    return add_aux(model, after, lambda shape: EWAS(shape, num_classes, lam), input_size)
+             lam:float=0.01,          # weight λ of each layer's auxiliary cross-entropy
+             surrogate:float=None,    # temperature of the straight-through mask (adaptive attacks); None: off
+             replace:bool=False) -> nn.Module: # swap a defence layer already at `after`
+    "Add an `EWAS` layer after submodule `after` of any CNN, in place; returns `model`. (`baselines.add_defense(model, 'ewas')` calls this.)"
+    return add_aux(model, after, lambda shape, i, n: EWAS(shape, num_classes, lam, surrogate), input_size, replace)

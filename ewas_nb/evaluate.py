@@ -5,7 +5,7 @@ example), the sanity checks that expose gradient masking, ε sweeps and plots, r
 
 # %% ../nbs/06_evaluate.ipynb #8cd3bc75
 from __future__ import annotations
-import hashlib, json, math, os, subprocess, time, warnings
+import dataclasses, hashlib, json, math, os, subprocess, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -13,29 +13,17 @@ import torchattacks
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
-from .attacks import (ATTACKS, PROTOCOLS, LinfAttack, adaptive_attacks, check_budget, check_inputs, eval_mode,
-                             make_attack, model_device, seeded, surrogate_masks)
-from .train import check_writable, load_model, tune_cpu_allocator, parse_eps as _parse_number
+from .runs import (Settings, option, atomic_write, check_budget, check_device, check_inputs, check_writable, eps_str,
+                          eval_mode, model_device, tune_cpu_allocator)
+from .data import get_dataset, take
+from .baselines import load_model
+from .attacks import ATTACKS, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
 
 # %% auto #0
-__all__ = ['PROTOCOL_ATTACKS', 'parse_eps', 'eps_str', 'tensor_hash', 'model_hash', 'ResultStore', 'evaluate_attack',
-           'worst_case_row', 'zero_grad_fraction', 'sanity_checks', 'robustness_report', 'report_markdown',
-           'save_report', 'eps_sweep', 'plot_eps_sweep', 'run_evaluation']
-
-# %% ../nbs/06_evaluate.ipynb #a1ef2278
-def parse_eps(eps) -> float:
-    "ε as a float from a number or a string such as '8/255' or '0.031'; a malformed ε or one outside [0, 1] raises ValueError."
-    try: v = _parse_number(eps)   # the parser of the training config (`train.parse_eps`)
-    except (ValueError, TypeError): raise ValueError(f"eps must be a number or a fraction such as 8/255, got {eps!r}") from None
-    return check_budget(v)
-
-def eps_str(eps) -> str:
-    "ε as an exact string: 'k/255' for a whole number of grey levels, else the shortest float form."
-    v = parse_eps(eps)
-    k = v * 255
-    if v == int(v): return str(int(v))
-    if abs(k - round(k)) < 1e-6: return f"{round(k)}/255"
-    return f"{v:g}"
+__all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'tensor_hash', 'model_hash', 'ResultStore', 'evaluate_attack', 'worst_case_row',
+           'EvalSpec', 'zero_grad_fraction', 'sanity_checks', 'robustness_report', 'report_markdown', 'save_report',
+           'eps_sweep', 'plot_eps_sweep', 'test_slice', 'run_evaluation', 'comparison_table', 'table_markdown',
+           'compare_models', 'plot_comparison']
 
 # %% ../nbs/06_evaluate.ipynb #c0f20589
 def tensor_hash(*tensors) -> str:
@@ -114,7 +102,7 @@ def _describe(atk) -> str:
 # %% ../nbs/06_evaluate.ipynb #a2f60f91
 def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                     attack:str='pgd20',     # a name in `attacks.ATTACKS`
-                    eps=8/255,              # L∞ radius (number or '8/255')
+                    eps:float=8/255,        # L∞ radius
                     seed:int=0,             # seed of the attack's randomness (batch i uses a seed derived from it)
                     batch_size:int=256,     # examples per batch
                     progress:bool=True,     # tqdm progress bar over the batches
@@ -123,7 +111,7 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                     hashes:tuple=None,      # (model hash, data hash) if already computed
                     **kw) -> dict:          # attack options (steps, alpha, restarts, kappa, temperature, ...)
     "One row: accuracy of `model` (argmax masks) under `attack` on (x, y), with per-example correctness."
-    eps_v, dev = parse_eps(eps), model_device(model)
+    eps_v, dev = check_budget(eps), model_device(model)
     num_classes = check_inputs(model, x, y, num_classes)
     mh, dh = hashes or (model_hash(model), tensor_hash(x, y))
     kw = {k: v for k, v in kw.items() if v is not None}
@@ -169,6 +157,34 @@ def worst_case_row(rows:list) -> dict:
                 robust=int(ok.sum()), time_s=round(sum(r['time_s'] for r in rows), 3), in_ball=all(r['in_ball'] for r in rows),
                 flags="", model_hash=rows[0]['model_hash'], data_hash=rows[0]['data_hash'], correct="".join("1" if o else "0" for o in ok))
 
+# %% ../nbs/06_evaluate.ipynb #a3b5aff6
+PROTOCOL_ATTACKS = {
+    'standard': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack'),
+    'paper': ('clean', 'fgsm-paper', 'pgd20-paper', 'cw-paper'),
+    'both': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack', 'fgsm-paper', 'pgd20-paper', 'cw-paper')}
+
+@dataclasses.dataclass
+class EvalSpec(Settings):
+    "What an evaluation runs: threat model, examples, attacks and their budgets, checks."
+    eps: float = option(8/255, "L-inf radius (a number or a fraction)", kind='number')
+    n: int = option(500, "number of test examples (a fixed seeded slice)", lo=1)
+    seed: int = option(0, "seed of the test slice and of random starts")
+    attacks: list = option(None, "comma-separated attack names (default: those of --protocol)", kind='names', choices=lambda: list(ATTACKS))
+    protocol: str = option('standard', "standard (clean, FGSM, PGD-20, CW, AutoAttack), paper, or both", choices=lambda: list(PROTOCOL_ATTACKS))
+    adaptive: bool = option(True, "add the adaptive attacks that apply to the model's defence",
+                            flag_help="do not add the adaptive attacks (they apply only to label-driven defences)")
+    batch_size: int = option(256, "examples per attack batch", lo=1)
+    checks: bool = option(True, "run the sanity checks and flag failures", flag='--no-checks', flag_help="skip the sanity checks")
+    worst_case: bool = option(True, "add the per-example worst case over all rows", flag_help="no worst-case row")
+    budgets: dict = option({}, "per-attack options, e.g. {'autoattack': {'steps': 10}}")
+    options: dict = option({}, "options for every attack that takes them (steps, temperature, ...)")
+    def check(self): check_budget(self.eps)
+    def attack_names(self, model:nn.Module=None) -> list:
+        "The attacks to run on `model`: `attacks` or the protocol's, plus (with `adaptive`) those that apply to its defence."
+        names = list(self.attacks or PROTOCOL_ATTACKS[self.protocol])
+        return names + [a for a in adaptive_attacks(model) if a not in names] if self.adaptive and model is not None else names
+    def attack_options(self, name:str) -> dict: return {**self.options, **self.budgets.get(name, {})}
+
 # %% ../nbs/06_evaluate.ipynb #f2b3c7a1
 def zero_grad_fraction(model:nn.Module, x:torch.Tensor, y:torch.Tensor, batch_size:int=256) -> float:
     "Fraction of examples whose input gradient of the logit margin (max wrong − true) is exactly zero (real model)."
@@ -189,23 +205,28 @@ def _check(check, passed, value, expected, rows, hint=""):
 
 def _pct(a): return f"{100 * a:.1f}%"
 
+CHECK_LIMITS = dict(large_eps=0.5,      # an ε at which accuracy must be ~0
+                    max_large_acc=0.05, # what "~0" means
+                    steps_factor=5,     # "more steps": PGD with this many times 20 steps
+                    restarts=3,         # "more restarts": PGD-20 with this many restarts
+                    tol=None)           # slack for "does not raise accuracy"; None: max(1%, 3/n)
+
 def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                   report:pd.DataFrame=None,   # a table of `robustness_report` (its rows are checked and reused)
-                  eps=8/255,                  # the report's ε
-                  seed:int=0, batch_size:int=256, progress:bool=False,
+                  spec:EvalSpec=None,         # ε, seed and batch size of the report (default: `EvalSpec()`)
                   store:ResultStore=None,     # cache of rows (resume)
-                  large_eps:float=0.5,        # an ε at which accuracy must be ~0
-                  max_large_acc:float=0.05,   # what "~0" means
-                  steps_factor:int=5,         # "more steps": PGD with this many times 20 steps
-                  restarts:int=3,             # "more restarts": PGD-20 with this many restarts
-                  tol:float=None,             # slack for "does not raise accuracy"; None: max(1%, 3/n)
-                  hashes:tuple=None) -> pd.DataFrame:
+                  hashes:tuple=None,          # (model hash, data hash) if already computed
+                  progress:bool=False,
+                  limits:dict=None,           # thresholds of the checks, see `CHECK_LIMITS`
+                  **kw) -> pd.DataFrame:      # `EvalSpec` fields instead of `spec` (eps=..., seed=...)
     "Checks that the attacks worked (ε=0, large ε, monotone in ε, steps, restarts, noise, gradients, ball, masking signs)."
-    eps_v, n = parse_eps(eps), len(x)
-    tol = max(0.01, 3 / max(n, 1)) if tol is None else tol
+    spec, lim = EvalSpec.make(spec, **kw), {**CHECK_LIMITS, **(limits or {})}
+    eps_v, seed, n = spec.eps, spec.seed, len(x)
+    large_eps, max_large_acc, steps_factor, restarts = lim['large_eps'], lim['max_large_acc'], lim['steps_factor'], lim['restarts']
+    tol = max(0.01, 3 / max(n, 1)) if lim['tol'] is None else lim['tol']
     hashes = hashes or (model_hash(model), tensor_hash(x, y))
     store = store or ResultStore()
-    def run(name, e, **kw): return evaluate_attack(model, x, y, name, e, seed=kw.pop('seed', seed), batch_size=batch_size,
+    def run(name, e, **kw): return evaluate_attack(model, x, y, name, e, seed=kw.pop('seed', seed), batch_size=spec.batch_size,
                                                    progress=progress, store=store, hashes=hashes, **kw)
     rows = [] if report is None else [r for r in report.to_dict('records') if r['attack'] != 'worst-case']
     def acc(name):
@@ -214,7 +235,7 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     clean, base = run('clean', 0), run('pgd20', eps_v)
     sweep = [run('pgd20', e) for e in (0.0, eps_v / 2, eps_v, min(2 * eps_v, 1.0), large_eps)]
     more, rst = run('pgd20', eps_v, steps=20 * steps_factor, seed=seed + 1), run('pgd20', eps_v, restarts=restarts, seed=seed + 1)
-    noise, zg = run('noise', eps_v), zero_grad_fraction(model, x, y, batch_size)
+    noise, zg = run('noise', eps_v), zero_grad_fraction(model, x, y, spec.batch_size)
     b = base['accuracy']
     out = [
         _check("eps=0 gives the clean accuracy", sweep[0]['correct'] == clean['correct'], _pct(sweep[0]['accuracy']),
@@ -266,49 +287,48 @@ def _apply_flags(df, checks):
             df.loc[m, 'flags'] = [(f + "; " if f else "!! ") + c['check'] for f in df.loc[m, 'flags']]
     return df
 
+def _split_spec(spec, kw) -> EvalSpec:
+    "An `EvalSpec` from `spec` and the keywords that are its fields; the other keywords join its attack options."
+    names = {f.name for f in dataclasses.fields(EvalSpec)}
+    spec = EvalSpec.make(spec, **{k: v for k, v in kw.items() if k in names})
+    extra = {k: v for k, v in kw.items() if k not in names}
+    return spec.replace(options={**spec.options, **extra}) if extra else spec
+
+def _warn_failed(chk):
+    if chk is not None and not chk.passed.all():
+        warnings.warn(f"{(~chk.passed).sum()} sanity check(s) FAILED ({'; '.join(chk.check[~chk.passed])}): "
+                      "gradient masking suspected, the robust accuracies are upper bounds", stacklevel=3)
+
 # %% ../nbs/06_evaluate.ipynb #cf83f8ed
 def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
-                      attacks=('clean', 'fgsm', 'pgd20', 'cw'), # names in `attacks.ATTACKS`
-                      eps=8/255,              # L∞ radius (number or '8/255')
-                      seed:int=0,             # seed of all random starts
-                      batch_size:int=256,     # examples per batch
-                      progress:bool=True,     # tqdm bars over attacks and batches
+                      attacks=None,           # names in `attacks.ATTACKS` (default: `spec.attack_names(model)`)
+                      spec:EvalSpec=None,     # the evaluation's settings (default: `EvalSpec()`); see `**kw`
                       out_dir=None,           # write report.{md,csv,json} here, and resume from the rows kept here
                       overwrite:bool=False,   # discard an earlier report and its rows in `out_dir` (once all inputs are checked)
                       store:ResultStore=None, # cache of rows to share between calls (default: that of `out_dir`)
-                      checks:bool=True,       # run `sanity_checks` and flag failures
-                      worst_case:bool=True,   # add the per-example worst case over all rows
-                      attack_kw:dict=None,    # per-attack options, e.g. {'autoattack': dict(steps=10)}
                       meta:dict=None,         # extra columns for every row (checkpoint, dataset, commit, ...)
+                      progress:bool=True,     # tqdm bars over attacks and batches
                       verbose:bool=None,      # print the Markdown report (None: = progress)
-                      **kw) -> pd.DataFrame:  # options for every attack that takes them (steps, temperature, ...)
+                      **kw) -> pd.DataFrame:  # `EvalSpec` fields (eps, seed, checks, ...); other keywords: options of every attack
     "One row per attack (accuracy of the real, argmax-mask model), the worst case, sanity checks; `df.attrs['checks']`."
+    spec = _split_spec(spec, kw)
     num_classes = check_inputs(model, x, y)
-    eps_v = parse_eps(eps)
-    attacks = list(attacks)
-    bad = [a for a in attacks if a not in ATTACKS]
-    if bad: raise ValueError(f"unknown attack {bad[0]!r}; valid: {', '.join(ATTACKS)}")
+    attacks = EvalSpec(attacks=list(attacks)).attacks if attacks is not None else spec.attack_names(model)
     if overwrite and out_dir is not None and store is None:  # everything is checked: only now may earlier results go
         for f in _REPORT_FILES: (Path(out_dir) / f).unlink(missing_ok=True)
     hashes, store = (model_hash(model), tensor_hash(x, y)), store or ResultStore(out_dir)
-    rows = []
-    for name in tqdm(attacks, desc="attacks", disable=not progress):
-        r = evaluate_attack(model, x, y, name, 0.0 if name == 'clean' else eps_v, seed, batch_size, progress, store, num_classes,
-                            hashes, **{**kw, **(attack_kw or {}).get(name, {})})
-        rows.append(r)
-    if worst_case and len(rows) > 1: rows.append(worst_case_row(rows))
-    df = pd.DataFrame(rows)
-    df.attrs['checks'] = None
-    if checks:
-        chk = sanity_checks(model, x, y, df, eps_v, seed, batch_size, progress, store, hashes=hashes)
+    rows = [evaluate_attack(model, x, y, name, 0.0 if name == 'clean' else spec.eps, spec.seed, spec.batch_size, progress, store,
+                            num_classes, hashes, **spec.attack_options(name)) for name in tqdm(attacks, desc="attacks", disable=not progress)]
+    if spec.worst_case and len(rows) > 1: rows.append(worst_case_row(rows))
+    df, chk = pd.DataFrame(rows), None
+    if spec.checks:
+        chk = sanity_checks(model, x, y, df, spec, store, hashes, progress)
         df = _apply_flags(df, chk)
-        df.attrs['checks'] = chk
+    df.attrs['checks'] = chk
     for k, v in (meta or {}).items(): df[k] = v
     if out_dir is not None: save_report(df, out_dir)
     if verbose or (verbose is None and progress): print(report_markdown(df))
-    if checks and not chk.passed.all():
-        warnings.warn(f"{(~chk.passed).sum()} sanity check(s) FAILED ({'; '.join(chk.check[~chk.passed])}): "
-                      "gradient masking suspected, the robust accuracies are upper bounds", stacklevel=2)
+    _warn_failed(chk)
     return df
 
 # %% ../nbs/06_evaluate.ipynb #90ad4a92
@@ -342,18 +362,17 @@ def report_markdown(df:pd.DataFrame, title:str="Robustness report") -> str:
 # %% ../nbs/06_evaluate.ipynb #16908f6f
 def save_report(df:pd.DataFrame, out_dir) -> Path:
     "Write `df` as report.md, report.csv and report.json (rows and checks) into `out_dir`; returns the directory."
-    d = Path(out_dir); d.mkdir(parents=True, exist_ok=True)
-    chk = df.attrs.get('checks')
-    (d / 'report.md').write_text(report_markdown(df))
-    df.to_csv(d / 'report.csv', index=False)
+    d, chk = Path(out_dir), df.attrs.get('checks')
+    atomic_write(d / 'report.md', report_markdown(df))
+    atomic_write(d / 'report.csv', df.to_csv(index=False))
     js = dict(rows=json.loads(df.to_json(orient='records')), checks=None if chk is None else json.loads(chk.to_json(orient='records')))
-    (d / 'report.json').write_text(json.dumps(js, indent=1))
+    atomic_write(d / 'report.json', json.dumps(js, indent=1))
     return d
 
 # %% ../nbs/06_evaluate.ipynb #784e6d67
 def eps_sweep(models,                          # a model, or a dict name -> model
               x:torch.Tensor, y:torch.Tensor,
-              eps=(0, 4/255, 8/255, 16/255, 32/255, 64/255), # radii (numbers or strings)
+              eps=(0, 4/255, 8/255, 16/255, 32/255, 64/255), # radii
               attacks=('pgd20',),              # names in `attacks.ATTACKS`
               seed:int=0, batch_size:int=256, progress:bool=True,
               out_dir=None,                    # cache/resume directory
@@ -369,7 +388,7 @@ def eps_sweep(models,                          # a model, or a dict name -> mode
             for a in attacks:
                 rows.append(dict(model=mname, **evaluate_attack(m, x, y, a, e, seed, batch_size, False, store, None, hashes, **kw)))
     df = pd.DataFrame(rows)
-    if out_dir is not None: df.to_csv(Path(out_dir) / 'eps_sweep.csv', index=False)
+    if out_dir is not None: atomic_write(Path(out_dir) / 'eps_sweep.csv', df.to_csv(index=False))
     return df
 
 def plot_eps_sweep(df:pd.DataFrame, ax=None, title:str="Accuracy against eps"):
@@ -386,11 +405,6 @@ def plot_eps_sweep(df:pd.DataFrame, ax=None, title:str="Accuracy against eps"):
     return fig
 
 # %% ../nbs/06_evaluate.ipynb #96d7da62
-PROTOCOL_ATTACKS = {
-    'standard': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack'),
-    'paper': ('clean', 'fgsm-paper', 'pgd20-paper', 'cw-paper'),
-    'both': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack', 'fgsm-paper', 'pgd20-paper', 'cw-paper')}
-
 def _file_sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, 'rb') as f:
@@ -403,62 +417,86 @@ def _git_commit() -> str:
         return r.stdout.strip() if r.returncode == 0 else ''
     except Exception: return ''
 
-def _load_data(config, dataset, data_dir, n, seed):
-    from ewas_nb.data import get_dataset, take
-    dkw = {'size': config['size']} if config.get('size') else {}
-    ds = get_dataset(dataset, data_dir, train=False, download=False, **dkw)
-    return take(ds, min(n, len(ds)), seed=seed)
+def test_slice(dataset:str, data_dir=None, n:int=None, seed:int=0, size:int=None) -> tuple:
+    "A fixed seeded slice of `n` test examples (all: None) of a data set, as tensors (x, y)."
+    ds = get_dataset(dataset, data_dir, train=False, download=False, **({'size': size} if size else {}))
+    return take(ds, None if n is None else min(n, len(ds)), seed=seed)
 
-# %% ../nbs/06_evaluate.ipynb #4b58fa8e
-def run_evaluation(checkpoint,                 # path of a checkpoint written by `train` (None with `model=`)
-                   out_dir=None,               # report directory (default: <checkpoint>_eval beside it; None without checkpoint: no files)
-                   dataset:str=None,           # data set name (default: the checkpoint's)
-                   data_dir=None,              # data directory (default: the checkpoint's)
-                   n:int=500,                  # number of test examples (a fixed seeded slice)
-                   attacks=None,               # attack names (default: those of `protocol`)
-                   eps=8/255,                  # L∞ radius (number or '8/255')
-                   seed:int=0,                 # seed of the slice and of the attacks
-                   batch_size:int=256,         # examples per batch
-                   device=None,                # device (default: CUDA if available)
-                   protocol:str='standard',    # 'standard', 'paper' or 'both' (see `PROTOCOL_ATTACKS`)
-                   adaptive:bool=True,         # add the adaptive attacks that apply to the model's defence
-                   progress:bool=True,         # progress bars and printed report
-                   attack_kw:dict=None,        # per-attack options, e.g. {'autoattack': dict(steps=10)}
-                   model:nn.Module=None,       # use this model instead of loading `checkpoint`
-                   config:dict=None,           # its config (dataset, data_dir, arch, defense, ...)
-                   data:tuple=None,            # use these (x, y) instead of loading the data set
-                   overwrite:bool=False) -> pd.DataFrame: # replace an earlier report in `out_dir` (once everything is checked and loaded)
-    "Evaluate a checkpoint: the robustness report of its model on n test examples, written to `out_dir`."
-    eps_v = parse_eps(eps)
-    if protocol not in PROTOCOL_ATTACKS: raise ValueError(f"unknown protocol {protocol!r}; valid: {', '.join(PROTOCOL_ATTACKS)}")
-    if int(n) < 1: raise ValueError(f"n must be at least 1, got {n}")
-    if attacks is not None:
-        attacks = [a.strip() for a in attacks.split(',')] if isinstance(attacks, str) else list(attacks)
-        bad = [a for a in attacks if a not in ATTACKS]
-        if bad: raise ValueError(f"unknown attack {bad[0]!r}; valid: {', '.join(ATTACKS)}")
-    meta = {}
+def _model_and_meta(checkpoint, model, config, device):
+    "The model to evaluate, its config, and the provenance columns of its rows."
     if model is None:
         if checkpoint is None: raise ValueError("give a checkpoint path (or model=)")
         if not Path(checkpoint).is_file(): raise FileNotFoundError(f"checkpoint not found: {checkpoint}")
         model, config = load_model(checkpoint, device)
     elif device is not None: model = model.to(device)
-    config = dict(config or {})
-    if checkpoint is not None and Path(checkpoint).is_file():
-        meta.update(checkpoint=str(checkpoint), checkpoint_sha256=_file_sha256(checkpoint))
-        if out_dir is None: out_dir = Path(checkpoint).parent / f"{Path(checkpoint).stem}_eval"
-    if out_dir is not None:
-        check_writable(out_dir, 'report directory')
-    dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
-    if data is None:
-        if dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
-        x, y = _load_data(config, dataset, data_dir, int(n), seed)
-    else:
-        x, y = data[0][:int(n)], data[1][:int(n)]
+    config, meta = dict(config or {}), {}
+    if checkpoint is not None: meta.update(checkpoint=str(checkpoint), checkpoint_sha256=_file_sha256(checkpoint))
     mc = config.get('model') or {}
-    meta.update(dataset=dataset or '', arch=config.get('arch', mc.get('arch', '')) or '',
-                defense=config.get('defense', mc.get('defense', '')) or '', commit=_git_commit())
-    attacks = list(attacks or PROTOCOL_ATTACKS[protocol])
-    if adaptive: attacks += [a for a in adaptive_attacks(model) if a not in attacks]
-    if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `train.tune_cpu_allocator`
-    return robustness_report(model, x, y, attacks, eps=eps_v, seed=seed, batch_size=batch_size, progress=progress,
-                             out_dir=out_dir, overwrite=overwrite, attack_kw=attack_kw, meta=meta)
+    meta.update(arch=config.get('arch', mc.get('arch', '')) or '', defense=config.get('defense', mc.get('defense', '')) or '',
+                commit=_git_commit())
+    return model, config, meta
+
+# %% ../nbs/06_evaluate.ipynb #4b58fa8e
+def run_evaluation(checkpoint=None,          # path of a checkpoint written by `train` (None with `model=`)
+                   spec:EvalSpec=None,       # what to run (default: `EvalSpec()`); keywords that are its fields override it
+                   out_dir=None,             # report directory (default: <checkpoint>_eval beside it; None without checkpoint: no files)
+                   model:nn.Module=None,     # use this model instead of loading `checkpoint`
+                   config:dict=None,         # its config (dataset, data_dir, arch, defense, ...)
+                   data:tuple=None,          # use these (x, y) instead of loading the data set
+                   dataset:str=None,         # data set name (default: the checkpoint's)
+                   data_dir=None,            # data directory (default: the checkpoint's)
+                   device=None,              # device (default: CUDA if available)
+                   progress:bool=True,       # progress bars and printed report
+                   overwrite:bool=False,     # replace an earlier report in `out_dir` (once everything is checked and loaded)
+                   **kw) -> pd.DataFrame:    # `EvalSpec` fields: eps, n, seed, attacks, protocol, adaptive, budgets, ...
+    "Evaluate a checkpoint: the robustness report of its model on n test examples, written to `out_dir`."
+    spec, device = EvalSpec.make(spec, **kw), check_device(device)
+    model, config, meta = _model_and_meta(checkpoint, model, config, device)
+    if out_dir is None and checkpoint is not None: out_dir = Path(checkpoint).parent / f"{Path(checkpoint).stem}_eval"
+    if out_dir is not None: check_writable(out_dir, 'report directory')
+    dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
+    if data is not None: x, y = data[0][:spec.n], data[1][:spec.n]
+    elif dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
+    else: x, y = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'))
+    if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `runs.tune_cpu_allocator`
+    return robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, progress=progress,
+                             meta={**meta, 'dataset': dataset or ''})
+
+# %% ../nbs/06_evaluate.ipynb #f19dc60f
+def _slug(name:str) -> str: return name.lower().replace('+', '_')
+
+def comparison_table(reports:dict) -> pd.DataFrame:
+    "Accuracy (%) per model (rows) and attack (columns) from {model name: robustness report}."
+    t = pd.DataFrame({name: r.set_index('attack')['accuracy'] * 100 for name, r in reports.items()}).T
+    cols = list(dict.fromkeys(a for r in reports.values() for a in r.attack))  # attacks in the order they ran
+    t = t[[c for c in cols if c != 'worst-case'] + (['worst-case'] if 'worst-case' in cols else [])]
+    t.index.name, t.columns.name = 'model', None
+    return t.round(2)
+
+def table_markdown(table:pd.DataFrame, fmt:str="{:.2f}") -> str:
+    "A table (index and columns) as Markdown, 'n/a' for missing values."
+    t = table.reset_index().astype(object).where(table.reset_index().notna(), 'n/a')
+    return _md_table(t.map(lambda v: fmt.format(v) if isinstance(v, float) else v)) + "\n"
+
+def compare_models(models:dict, x:torch.Tensor, y:torch.Tensor,
+                   attacks=('clean', 'fgsm', 'pgd20', 'cw'),  # attacks run on every model
+                   adaptive=('alc', 'alc-ce', 'bpda'),        # adaptive attacks, run on the models they apply to
+                   spec:EvalSpec=None, out_dir=None, **kw) -> tuple:
+    "One report per model on the same (x, y); returns (comparison table, {name: report})."
+    reports = {}
+    for name, m in models.items():
+        names = list(attacks) + [a for a in adaptive if a in adaptive_attacks(m) and a not in attacks]
+        reports[name] = robustness_report(m.eval(), x, y, names, spec, out_dir=None if out_dir is None else Path(out_dir)/f'eval_{_slug(name)}',
+                                          meta=dict(run=name), progress=False, verbose=False, **kw)
+    return comparison_table(reports), reports
+
+def plot_comparison(table:pd.DataFrame, path=None, title:str=''):
+    "Grouped bars: accuracy per attack for each model; returns the figure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(table.columns), 3))
+    table.T.plot.bar(ax=ax, rot=0, width=0.75)
+    ax.set(ylabel='accuracy (%)', ylim=(0, 100), title=title); ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return fig

@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 source tools/env.sh
 R="${1:-results/cpu_repro}"
-DATA="${EWAS_CIFAR_DIR:-../shared/data/cifar10-jpeg}"
+DATA="${EWAS_DATA:-${EWAS_CIFAR_DIR:-../shared/data/cifar10-jpeg}}"
 mkdir -p "$R"
 common=(--dataset folder --data-dir "$DATA" --arch resnet18 --width 0.125 --method pgd --eps 8/255 --alpha 6.6667/255
         --steps 3 --epochs 5 --batch 128 --lr 0.1 --milestones 0.5,0.75 --train-subset 10000 --val-n 200 --val-steps 5

@@ -5,7 +5,8 @@ script gives the whole-test-set numbers beside them. Rows are kept in OUT_DIR as
 Usage: python experiments/test_set_eval.py CHECKPOINT OUT_DIR [ATTACKS]     (ATTACKS e.g. clean,fgsm,pgd20,cw)"""
 import sys
 import torch
-from ewas_nb.train import load_model, tune_cpu_allocator
+from ewas_nb.baselines import load_model
+from ewas_nb.runs import tune_cpu_allocator
 from ewas_nb.data import get_dataset, take
 from ewas_nb.evaluate import robustness_report
 

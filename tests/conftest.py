@@ -62,7 +62,8 @@ def digits_models(digits16):
     "A plain and an EWAS small CNN, each adversarially trained for 3 quick epochs at eps 24/255."
     import torch
     from ewas_nb.core import add_ewas
-    from ewas_nb.attacks import quick_train, small_cnn
+    from ewas_nb.models import small_cnn
+    from ewas_nb.train import quick_train
     xtr, ytr, _, _ = digits16
     torch.manual_seed(0); plain = quick_train(small_cnn(), xtr[:600], ytr[:600], epochs=3, adv_eps=24 / 255)
     torch.manual_seed(0); ewas = quick_train(add_ewas(small_cnn(), 'block2', input_size=(1, 16, 16)), xtr[:600], ytr[:600],

@@ -3,8 +3,10 @@ import copy
 import pytest, torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from ewas_nb.core import add_ewas, aux_layers, use_labels
-from ewas_nb.attacks import (ATTACKS, PGD, BPDA, FixedMasks, adaptive_attacks, cw_margin, eval_mode, make_attack,
-                             paper_ce_loss, quick_train, seeded, small_cnn, surrogate_masks)
+from ewas_nb.attacks import (ATTACKS, PGD, BPDA, FixedMasks, adaptive_attacks, cw_margin, make_attack, paper_ce_loss,
+                             surrogate_masks)
+from ewas_nb.runs import eval_mode, seeded
+from ewas_nb.models import small_cnn
 from ewas_nb.data import load_digits_tensors
 
 torch.set_num_threads(1)
@@ -171,10 +173,10 @@ def test_pgd_works_inside_torchattacks_multiattack(models, data):
 
 @pytest.mark.parametrize("defense", ["cas", "cifs"])
 def test_adaptive_attacks_on_cas_and_cifs(data, defense):
-    baselines = pytest.importorskip("ewas_nb.baselines")
+    from ewas_nb import baselines
     _, _, x, y = data
     torch.manual_seed(0)
-    m = baselines.add_defense(small_cnn(), defense, num_classes=10, input_size=(1, 16, 16), sites=['block1', 'block2']).eval()
+    m = baselines.add_defense(small_cnn(), defense, num_classes=10, input_size=(1, 16, 16), after=['block1', 'block2']).eval()
     names = adaptive_attacks(m)
     assert ('bpda' in names) == (defense == 'cas')
     for name in names + ['pgd20-paper', 'cw-paper']:

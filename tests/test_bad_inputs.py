@@ -9,7 +9,7 @@ Covered elsewhere (not repeated here):
   activations of the wrong shape for EWAS ......... nbs/00_core.ipynb ("EWAS expects activations of shape")
   empty image folder / missing data sets .......... tests/test_data.py::test_folder_empty, test_folder_missing, test_cifar10_missing_no_download
   eps < 0: robustness_report, run_evaluation ...... tests/test_evaluate.py::test_bad_inputs, test_run_evaluation_injected_and_errors
-  eps < 0, steps 0, unknown names: check_config ... tests/test_train.py::test_check_config_messages
+  eps < 0, steps 0, unknown names: TrainConfig .... tests/test_train.py::test_config_messages
   eps < 0, steps 0, unknown names, CLI ............ tests/test_cli.py::test_bad_input_one_line_status_2_nothing_written
   n < 1, unknown protocol/attack (API) ............ tests/test_evaluate.py::test_run_evaluation_injected_and_errors
   unknown attack name (make_attack) ............... tests/test_attacks.py::test_make_attack_errors_and_options
@@ -23,10 +23,12 @@ import hashlib, runpy, sys, tempfile, warnings
 from pathlib import Path
 import pytest, torch
 from torch.utils.data import TensorDataset
-from ewas_nb.attacks import make_attack, small_cnn
-from ewas_nb.baselines import build_model
-from ewas_nb.evaluate import parse_eps, robustness_report, run_evaluation
-from ewas_nb.train import TRAIN_DEFAULTS, check_config, check_out_dir, fit, load_checkpoint, load_model, run_training
+from ewas_nb.attacks import make_attack
+from ewas_nb.models import small_cnn
+from ewas_nb.baselines import build_model, load_model
+from ewas_nb.runs import check_out_dir, load_checkpoint
+from ewas_nb.evaluate import EvalSpec, robustness_report, run_evaluation
+from ewas_nb.train import TrainConfig, fit, run_training, stored_config
 
 torch.set_num_threads(1)
 BIN = Path(sys.executable).parent
@@ -103,7 +105,7 @@ def test_non_finite_images(cnn, xy, value):
     one_line(e, "images must be finite", "1 NaN or Inf")
     with pytest.raises(ValueError) as e: make_attack('pgd20', cnn, steps=2)(bad, y)
     one_line(e, "images must be finite")
-    with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(bad, y), None, epochs=1, batch_size=8, steps=1, progress=False)
+    with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(bad, y), None, epochs=1, batch=8, steps=1, progress=False)
     one_line(e, "images must be finite")
 
 
@@ -113,7 +115,7 @@ def test_images_outside_unit_range(cnn, xy):
     for bad in (x * 255, x - 0.5):
         with pytest.raises(ValueError) as e: make_attack('fgsm', cnn)(bad, y)
         one_line(e, "images must lie in [0, 1]")
-    with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(x * 255, y), None, epochs=1, batch_size=8, steps=1, progress=False)
+    with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(x * 255, y), None, epochs=1, batch=8, steps=1, progress=False)
     one_line(e, "images must lie in [0, 1]")
     with pytest.raises(ValueError) as e: robustness_report(cnn, (x * 255).to(torch.uint8), y, **QUICK)
     one_line(e, "images must be a float tensor (N, C, H, W)", "uint8")
@@ -133,7 +135,7 @@ def test_wrong_channels_or_size(cnn, xy, resnet):
     one_line(e, "(N, C, H, W)")
     with pytest.raises(ValueError) as e:
         fit(build_model('resnet18', num_classes=10, width=0.0625, in_chans=3, input_size=(3, 8, 8)),
-            TensorDataset(torch.rand(8, 3, 16, 16), y), None, epochs=1, batch_size=8, steps=1, progress=False)
+            TensorDataset(torch.rand(8, 3, 16, 16), y), None, epochs=1, batch=8, steps=1, progress=False)
     one_line(e, "takes (3, 8, 8)")
 
 
@@ -146,7 +148,7 @@ def test_labels_outside_range(cnn, xy):
         with pytest.raises(ValueError) as e: make_attack('clean', cnn)(x, bad)          # 'clean' would silently score 0
         one_line(e, "labels must lie in [0, 10)")
         with pytest.raises(ValueError) as e:
-            fit(small_cnn(), TensorDataset(x, bad), (x, y), epochs=1, batch_size=8, steps=1, progress=False)
+            fit(small_cnn(), TensorDataset(x, bad), (x, y), epochs=1, batch=8, steps=1, progress=False)
         one_line(e, "labels must lie in [0, 10)")
     with pytest.raises(ValueError) as e: robustness_report(cnn, x, y.float(), **QUICK)
     one_line(e, "labels must be integers")
@@ -164,16 +166,15 @@ def test_empty_data(cnn, xy):
     with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(x[:0], y[:0]), None, epochs=1, progress=False)
     one_line(e, "the training set is empty")
     with pytest.raises(ValueError) as e:  # one example: its batch of 1 is dropped (batch norm), so no batch at all
-        fit(small_cnn(), TensorDataset(x[:1], y[:1]), None, epochs=1, batch_size=8, progress=False)
+        fit(small_cnn(), TensorDataset(x[:1], y[:1]), None, epochs=1, batch=8, progress=False)
     one_line(e, "gives no batch")
-    with pytest.raises(ValueError) as e: check_config(train_subset=1)
-    one_line(e, "train_subset must be >= 2")
+    with pytest.raises(ValueError) as e: TrainConfig(train_subset=1)
+    one_line(e, "train_subset must be an integer >= 2")
 
 
 def test_batch_of_one(cnn, xy):
-    """Documented corrections: evaluating (report, attacks) one example simply works; `fit` takes batch_size=1 (the
-    model decides whether it can train on single examples); the CLI/`run_training` path, whose ResNets use batch norm,
-    refuses `batch` < 2 up front instead of failing inside the first epoch."""
+    """Documented corrections: evaluating (report, attacks) one example simply works; training (`fit`, `run_training`,
+    the CLI: one `TrainConfig`) refuses `batch` < 2 up front instead of failing inside the first epoch (batch norm)."""
     x, y = xy
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -181,10 +182,9 @@ def test_batch_of_one(cnn, xy):
     assert (df.n == 1).all() and df.attrs['checks'] is not None and len(df) == 4
     adv = make_attack('pgd20', cnn, steps=2)(x[:1], y[:1])
     assert adv.shape == x[:1].shape
-    df = fit(small_cnn(), TensorDataset(x[:4], y[:4]), (x[:2], y[:2]), epochs=1, batch_size=1, steps=1, val_steps=1,
-             progress=False)
-    assert len(df) == 1
-    with pytest.raises(ValueError) as e: check_config(batch=1)
+    with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(x[:4], y[:4]), (x[:2], y[:2]), epochs=1, batch=1, progress=False)
+    one_line(e, "batch must be an integer >= 2")
+    with pytest.raises(ValueError) as e: TrainConfig(batch=1)
     one_line(e, "batch must be an integer >= 2")
 
 
@@ -196,7 +196,7 @@ def test_eps_and_step_size_out_of_range(cnn, xy):
         with pytest.raises(ValueError) as e: make_attack('pgd20', cnn, eps=eps)
         one_line(e, "eps must be >= 0 and <= 1")
     for e_ in ('2', '300/255'):
-        with pytest.raises(ValueError) as e: parse_eps(e_)
+        with pytest.raises(ValueError) as e: EvalSpec(eps=e_)
         one_line(e, "eps must be >= 0 and <= 1")
     with pytest.raises(ValueError) as e: robustness_report(cnn, x, y, eps=1.5, **QUICK)
     one_line(e, "eps must be >= 0 and <= 1")
@@ -210,7 +210,7 @@ def test_eps_and_step_size_out_of_range(cnn, xy):
     assert make_attack('pgd20', cnn, eps=0.0).alpha == 0.0      # eps 0: the default step eps/4 = 0 is fine
     assert make_attack('pgd20', cnn, eps=1.0).eps == 1.0
     for kw in (dict(eps=1.5), dict(eps='300/255'), dict(alpha=0), dict(alpha=-1)):
-        with pytest.raises(ValueError) as e: check_config(**kw)
+        with pytest.raises(ValueError) as e: TrainConfig(**kw)
         one_line(e, "must be")
     with pytest.raises(ValueError) as e: fit(small_cnn(), TensorDataset(x, y), None, eps=2.0, progress=False)
     one_line(e, "eps must be >= 0 and <= 1")
@@ -240,23 +240,24 @@ def test_read_only_output_dir(cnn, xy, unwritable):
     assert len(calls) <= 1, "attacks ran before the report directory was found unwritable"
     with pytest.raises(PermissionError) as e: check_out_dir(unwritable/'run')
     one_line(e, "not writable")
-    with pytest.raises(PermissionError) as e: check_config(out=str(unwritable/'run'))
-    one_line(e, "not writable")
     with pytest.raises(PermissionError) as e:
-        fit(small_cnn(), TensorDataset(x, y), None, epochs=1, batch_size=8, steps=1, out_dir=unwritable/'run', progress=False)
+        fit(small_cnn(), TensorDataset(x, y), None, epochs=1, batch=8, steps=1, out=unwritable/'run', progress=False)
     one_line(e, "not writable")
 
 
 # ---------------------------------------------------------------- unknown options
 def test_unknown_option_api(cnn, xy):
-    """Config dicts are checked by name (one ValueError line); Python functions raise Python's TypeError for an unknown
-    keyword. Attack options passed to robustness_report/make_attack go to the attacks that take them (see
+    """Settings are checked by name (one ValueError line), also when given as keywords of fit, run_training or
+    run_evaluation. Attack options passed to robustness_report/make_attack go to the attacks that take them (see
     tests/test_attacks.py::test_make_attack_errors_and_options)."""
-    with pytest.raises(ValueError) as e: check_config(epoch=3)
+    with pytest.raises(ValueError) as e: TrainConfig.make(epoch=3)
     one_line(e, "unknown option(s): epoch")
     with pytest.raises(ValueError) as e: run_training(TINY, bogus=1)
     one_line(e, "unknown option(s): bogus")
-    with pytest.raises(TypeError): run_evaluation(None, model=cnn, data=xy, bogus=1)
+    with pytest.raises(ValueError) as e: run_evaluation(None, model=cnn, data=xy, bogus=1)
+    one_line(e, "unknown option(s): bogus")
+    with pytest.raises(ValueError) as e: fit(cnn, TensorDataset(*xy), None, bogus=1)
+    one_line(e, "unknown option(s): bogus")
 
 
 # ---------------------------------------------------------------- earlier results stay intact (API)
@@ -269,10 +270,10 @@ def test_failed_api_calls_leave_earlier_results_intact(run):
     nan = x.clone(); nan[0, 0, 0, 0] = float('nan')
     # resuming (2 epochs) on NaN data: stops at the first batch, before anything in the run is rewritten
     with pytest.raises(ValueError) as e:
-        fit(model, TensorDataset(nan, y), None, **{**cfg['fit'], 'epochs': 2}, out_dir=run/'run', resume=True,
-            config=cfg, device='cpu', progress=False)
+        fit(model, TensorDataset(nan, y), None, stored_config(ck), epochs=2, out=str(run/'run'), resume=True,
+            meta={'model': cfg['model']}, device='cpu', progress=False)
     one_line(e, "images must be finite")
-    opts = {k: v for k, v in cfg.items() if k in TRAIN_DEFAULTS}
+    opts = stored_config(ck)
     with pytest.raises(ValueError, match="batch must be"): run_training(opts, out=str(run/'run'), overwrite=True, batch=1)
     with pytest.raises(ValueError, match="eps must be"): run_training(opts, out=str(run/'run'), resume=True, eps=2)
     with pytest.raises(ValueError, match="images must be finite"): robustness_report(model, nan, y, out_dir=run/'ev', **QUICK)
@@ -315,7 +316,11 @@ def test_cli_bad_inputs_one_line_status_2(tmp_path, unwritable, capsys, monkeypa
              ('ewas-train', ['--eps', '2'], "eps must be >= 0 and <= 1"),
              ('ewas-train', ['--alpha', '0'], "step size alpha must be > 0"),
              ('ewas-train', ['--batch', '1'], "batch must be an integer >= 2"),
-             ('ewas-train', ['--train-subset', '1'], "train_subset must be >= 2"),
+             ('ewas-train', ['--train-subset', '1'], "train_subset must be an integer >= 2"),
+             ('ewas-train', ['--lr', 'nan'], "lr must be a finite number"),
+             ('ewas-train', ['--width', 'nan'], "width must be a finite number"),
+             ('ewas-train', ['--threads', '-1'], "threads must be an integer >= 1"),
+             ('ewas-train', ['--resume'], "--resume needs --out"),
              ('ewas-train', ['--device', 'tpu9'], "unknown device 'tpu9'"),
              ('ewas-demo', ['--data-dir', str(tmp_path/'empty_folder'), '--out', 'demo'], "no images in"),
              ('ewas-train', ['--out', str(unwritable/'run')], "not writable"),
@@ -335,7 +340,7 @@ def test_cli_failures_leave_earlier_results_intact(run, unwritable, capsys, monk
              ('ewas-train', ['--out', 'run', '--resume', '--bogus'], "unrecognized arguments: --bogus"),
              ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--eps', '2'], "eps must be >= 0 and <= 1"),
              ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--device', 'tpu9'], "unknown device 'tpu9'"),
-             ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--attacks', 'clean', '--n', '0'], "n must be >= 1"),
+             ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--attacks', 'clean', '--n', '0'], "n must be an integer >= 1"),
              ('ewas-eval', ['run/last.pt', '--out', str(unwritable/'ev')], "not writable")]
     for cmd, args, msg in cases: check_error(cli(cmd, *args, cwd=run, capsys=capsys, monkeypatch=monkeypatch), msg)
     assert snapshot(run) == before

@@ -103,7 +103,7 @@ def test_paper_totals_for_three_sites():
     y = torch.tensor([0, 3])
     for d in ('cas', 'cifs'):
         torch.manual_seed(0)
-        net = add_defense(torchvision.models.resnet18(num_classes=10), d, sites=['layer3.1', 'layer4.0', 'layer4.1'], beta=3.0)
+        net = add_defense(torchvision.models.resnet18(num_classes=10), d, after=['layer3.1', 'layer4.0', 'layer4.1'], beta=3.0)
         with use_labels(net, y): net(torch.rand(2, 3, 32, 32))
         ls = aux_layers(net)
         assert [l.aux_weight for l in ls] == [1.0, 1.0, 1.0]
@@ -122,7 +122,7 @@ def test_keywords_routing_and_errors():
 
 def test_site_as_string_and_other_input_size():
     import torchvision
-    net = add_defense(torchvision.models.resnet18(num_classes=7), 'cas', num_classes=7, input_size=(3, 64, 64), sites='layer3')
+    net = add_defense(torchvision.models.resnet18(num_classes=7), 'cas', num_classes=7, input_size=(3, 64, 64), after='layer3')
     assert len(aux_layers(net)) == 1 and aux_layers(net)[0].aux_weight == 2.0
     assert net(torch.rand(2, 3, 64, 64)).shape == (2, 7)
 

@@ -3,7 +3,7 @@ and a run killed with SIGKILL mid-epoch resumes to exactly the uninterrupted res
 import os, pickle, signal, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest, torch
-from ewas_nb.train import save_checkpoint, load_checkpoint
+from ewas_nb.runs import save_checkpoint, load_checkpoint
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
@@ -59,7 +59,7 @@ def test_code_carrying_pickle_is_refused(tmp_path, writer):
 
 SAVER = textwrap.dedent("""
     import sys, torch
-    from ewas_nb.train import save_checkpoint
+    from ewas_nb.runs import save_checkpoint
     path, i = sys.argv[1], 0
     while True:
         i += 1
@@ -122,3 +122,18 @@ def test_sigkill_mid_epoch_then_resume_is_exact(tmp_path):
     strip = lambda rows: [{k: v for k, v in r.items() if k != 'time_s'} for r in rows]
     assert strip(a['metrics']) == strip(b['metrics'])
     for k in a['optimizer']['state']: assert torch.equal(a['optimizer']['state'][k]['momentum_buffer'], b['optimizer']['state'][k]['momentum_buffer'])
+
+
+def test_committed_checkpoints_load():
+    "Every checkpoint committed under results/ (written by earlier versions too) rebuilds its model and its TrainConfig."
+    from ewas_nb.baselines import load_model
+    from ewas_nb.train import stored_config
+    root = Path(__file__).resolve().parents[1]/'results'
+    paths = sorted(root.rglob('last.pt'))
+    for p in paths:
+        model, cfg = load_model(p, device='cpu')
+        c = stored_config(load_checkpoint(p))
+        assert c.method == cfg['method'] and c.defense == cfg['model']['defense'] and c.epochs >= cfg['epoch'], p
+        x = torch.rand(2, *cfg['model']['input_size'])
+        with torch.no_grad(): assert model(x).shape == (2, cfg['model']['num_classes'])
+    if root.is_dir() and any(root.iterdir()): assert paths

@@ -2,7 +2,7 @@
 import os, subprocess, sys
 from pathlib import Path
 import pytest, torch
-from ewas_nb.train import load_checkpoint
+from ewas_nb.runs import load_checkpoint
 
 BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}

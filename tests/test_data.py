@@ -4,12 +4,13 @@ from pathlib import Path
 import numpy as np, pytest, torch, torch.nn.functional as F
 from PIL import Image
 import ewas_nb.data as data
-from ewas_nb.data import (CIFAR10_CLASSES, DATASETS, ImageTensorDataset, AugmentedLoader, dataset_info, get_dataset,
-                          get_loaders, load_folder_tensors, random_crop_flip, split_dir, take)
+from torch.utils.data import DataLoader
+from ewas_nb.data import (CIFAR10_CLASSES, DATASETS, ImageTensorDataset, dataset_info, get_dataset, load_folder_tensors,
+                          random_crop_flip, split_dir, take)
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / 'shared' / 'data' / 'cifar10-jpeg'
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared CIFAR-10 JPEG copy not found at {SHARED}")
+# A CIFAR-10 copy laid out as an ImageFolder, named by EWAS_DATA (tools/test sets it where the project keeps one)
+SHARED = Path(os.environ['EWAS_DATA']) if os.environ.get('EWAS_DATA') else None
+needs_shared = pytest.mark.skipif(not (SHARED and SHARED.is_dir()), reason="no CIFAR-10 ImageFolder copy: set EWAS_DATA")
 
 
 @pytest.fixture(autouse=True)
@@ -108,46 +109,37 @@ def test_dataset_level_augment():
     assert torch.equal(x, take(get_dataset('digits', train=False), 5)[0])
 
 
-# ---------------------------------------------------------------- loaders
+# ---------------------------------------------------------------- loading batches (the one path: the data set augments, a DataLoader batches)
 def _first(dl): return next(iter(dl))
 
+def _loader(seed, n=None, augment=True, bs=32, workers=0):
+    ds = get_dataset('digits', augment=augment)
+    if n: ds = ds.subset(torch.randperm(len(ds), generator=torch.Generator().manual_seed(0))[:n])
+    torch.manual_seed(seed)
+    return DataLoader(ds, batch_size=bs, shuffle=True, num_workers=workers, generator=torch.Generator().manual_seed(seed))
 
-def test_loaders_deterministic_given_seed():
-    a, _ = get_loaders('digits', batch_size=32, seed=5)
-    b, _ = get_loaders('digits', batch_size=32, seed=5)
-    c, _ = get_loaders('digits', batch_size=32, seed=6)
-    xa, ya = _first(a); xb, yb = _first(b); xc, yc = _first(c)
+
+def test_batches_deterministic_given_seed():
+    a, b, c = _loader(5), _loader(5), _loader(6)
+    torch.manual_seed(5); xa, ya = _first(a)
+    torch.manual_seed(5); xb, yb = _first(b)
+    torch.manual_seed(5); xc, yc = _first(c)
     assert torch.equal(xa, xb) and torch.equal(ya, yb)
     assert not torch.equal(ya, yc)
-    assert isinstance(a, AugmentedLoader)
-    # two full epochs repeat exactly too
-    ea = [y for _ in range(2) for _, y in a]; eb = [y for _ in range(2) for _, y in b]
-    assert all(torch.equal(u, v) for u, v in zip(ea, eb))
 
 
-def test_loaders_independent_of_num_workers():
-    a, _ = get_loaders('digits', batch_size=64, seed=1, train_subset=200)
-    b, _ = get_loaders('digits', batch_size=64, seed=1, train_subset=200, num_workers=1)
-    for (xa, ya), (xb, yb) in zip(a, b):
-        assert torch.equal(xa, xb) and torch.equal(ya, yb)
-
-
-def test_loaders_subset_and_test_order():
-    tr, te = get_loaders('digits', batch_size=100, train_subset=300, seed=0)
-    assert len(tr.dataset) == 300 and len(tr) == 3
-    assert torch.equal(get_loaders('digits', train_subset=300, seed=0)[0].dataset.targets, tr.dataset.targets)
-    x, y = _first(te)
-    assert torch.equal(y, te.dataset.targets[:100])
-    assert torch.equal(x, te.dataset.images[:100].float() / 255)
-    plain, _ = get_loaders('digits', batch_size=100, augment=False, train_subset=300)
-    assert not isinstance(plain, AugmentedLoader)
+def test_subset_and_no_augmentation():
+    plain = _loader(0, n=300, augment=False, bs=100)
+    assert len(plain.dataset) == 300 and len(plain) == 3
     ys = torch.cat([y for _, y in plain])
     assert sorted(ys.tolist()) == sorted(plain.dataset.targets.tolist())
+    x, y = next(iter(DataLoader(plain.dataset, batch_size=100)))
+    assert torch.equal(x, plain.dataset.images[:100].float() / 255)
 
 
-def test_loaders_no_flip_for_digits():
-    tr, _ = get_loaders('digits', batch_size=50, train_subset=50)
-    assert tr.flip is False
+def test_no_flip_for_digits():
+    tr = _loader(0, n=50, bs=50)
+    assert tr.dataset.flip is False
     x, y = _first(tr)
     padded = F.pad(tr.dataset.images.float() / 255, (4,) * 4)
     for k in range(10):
@@ -181,7 +173,7 @@ def test_cifar10_missing_no_download(tmp_path):
         get_dataset('cifar10', root=root, download=False)
     msg = str(e.value)
     assert one_line(e) and f"CIFAR-10 not found in {root} (download=False)" in msg
-    assert "--dataset folder --data-dir ../shared/data/cifar10-jpeg" in msg and "--dataset digits" in msg
+    assert "--dataset folder --data-dir YOUR_IMAGEFOLDER" in msg and "--dataset digits" in msg and "shared" not in msg
     assert not root.exists()  # nothing created
 
 
@@ -339,9 +331,7 @@ def test_shared_cifar10_jpeg_test_split(shared_cache):
 
 @needs_shared
 def test_shared_cifar10_jpeg_train_split(shared_cache):
-    tr, te = get_loaders('folder', SHARED, batch_size=256, seed=0, train_subset=2000)
-    assert len(te.dataset) == 10_000 and len(tr.dataset) == 2000
-    full = get_dataset('folder', SHARED)
-    assert len(full) == 20_000 and torch.bincount(full.targets).tolist() == [2000] * 10
-    x, y = _first(tr)
-    assert x.shape == (256, 3, 32, 32) and tr.flip is True
+    te, full = get_dataset('folder', SHARED, train=False), get_dataset('folder', SHARED, augment=True)
+    assert len(te) == 10_000 and len(full) == 20_000 and torch.bincount(full.targets).tolist() == [2000] * 10
+    x, y = _first(DataLoader(full.subset(range(2000)), batch_size=256, shuffle=True))
+    assert x.shape == (256, 3, 32, 32) and full.flip is True

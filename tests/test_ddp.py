@@ -6,7 +6,7 @@ process draws its own noise, so a random start is not the same draw as in one pr
 import os, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest, torch
-from ewas_nb.train import load_checkpoint
+from ewas_nb.runs import load_checkpoint
 
 SCRIPT = textwrap.dedent("""
     import sys, torch, torch.nn as nn
@@ -22,8 +22,8 @@ SCRIPT = textwrap.dedent("""
     net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(),
                         nn.Flatten(), nn.Linear(256, 10))
     model = add_ewas(net, after='3', input_size=(1, 8, 8), lam=0.1)   # EWAS: its aux loss and mask go through DDP too
-    fit(model, TensorDataset(X[:512], Y[:512]), (X[-128:], Y[-128:]), method=method, epochs=2, batch_size=64, lr=0.05,
-        eps=0.1, alpha=0.04, steps=3, loss_kw=dict(random_start=False), val_steps=2, out_dir=out, seed=0, progress=False)
+    fit(model, TensorDataset(X[:512], Y[:512]), (X[-128:], Y[-128:]), method=method, epochs=2, batch=64, lr=0.05,
+        eps=0.1, alpha=0.04, steps=3, random_start=False, val_steps=2, out=out, seed=0, progress=False)
 """)
 
 

@@ -4,9 +4,12 @@ import numpy as np, pandas as pd
 import pytest, torch, torch.nn as nn
 import ewas_nb.evaluate as ev
 from ewas_nb.core import add_ewas
-from ewas_nb.attacks import quick_train, small_cnn
+from ewas_nb.models import small_cnn
+from ewas_nb.train import quick_train
 from ewas_nb.data import load_digits_tensors
-from ewas_nb.evaluate import (ResultStore, eps_str, eps_sweep, evaluate_attack, parse_eps, plot_eps_sweep, report_markdown,
+from ewas_nb.runs import eps_str, parse_eps, save_checkpoint
+from ewas_nb.baselines import build_model
+from ewas_nb.evaluate import (EvalSpec, ResultStore, eps_sweep, evaluate_attack, plot_eps_sweep, report_markdown,
                               robustness_report, run_evaluation, sanity_checks, worst_case_row, zero_grad_fraction)
 
 torch.set_num_threads(1)
@@ -30,10 +33,10 @@ class Quantized(nn.Module):
 
 
 def test_eps_strings():
-    assert [eps_str(e) for e in (0, 8 / 255, '8/255', 0.5, 1, 0.031)] == ['0', '8/255', '8/255', '0.5', '1', '0.031']
+    assert [eps_str(e) for e in (0, 8 / 255, parse_eps('8/255'), 0.5, 1, 0.031)] == ['0', '8/255', '8/255', '0.5', '1', '0.031']
     assert abs(parse_eps('8/255') - 8 / 255) < 1e-12
     for bad in (-0.1, '-8/255', 'x', float('nan'), '1/0'):
-        with pytest.raises(ValueError): parse_eps(bad)
+        with pytest.raises(ValueError): EvalSpec(eps=bad)
 
 
 def test_row_fields_and_eps0(models, data):
@@ -171,11 +174,10 @@ def test_run_evaluation_injected_and_errors(models, data, tmp_path):
     with pytest.raises(FileNotFoundError, match="checkpoint not found"): run_evaluation(tmp_path / 'missing.pt')
     with pytest.raises(ValueError, match="eps must be"): run_evaluation(None, model=models['plain'], data=(x, y), eps=-0.1)
     with pytest.raises(ValueError, match="unknown protocol"): run_evaluation(None, model=models['plain'], data=(x, y), protocol='x')
-    with pytest.raises(ValueError, match="n must be at least 1"): run_evaluation(None, model=models['plain'], data=(x, y), n=0)
+    with pytest.raises(ValueError, match="n must be an integer >= 1"): run_evaluation(None, model=models['plain'], data=(x, y), n=0)
 
 
 def test_run_evaluation_corrupt_checkpoint(tmp_path):
-    pytest.importorskip("ewas_nb.train")
     p = tmp_path / 'bad.pt'
     p.write_bytes(b'not a checkpoint')
     with pytest.raises(ValueError) as e: run_evaluation(p, progress=False)
@@ -183,15 +185,13 @@ def test_run_evaluation_corrupt_checkpoint(tmp_path):
 
 
 def test_run_evaluation_from_checkpoint(tmp_path):
-    train = pytest.importorskip("ewas_nb.train")
-    baselines = pytest.importorskip("ewas_nb.baselines")
     mkw = dict(arch='resnet18', defense='ewas', num_classes=10, width=0.125, in_chans=3, input_size=[3, 32, 32], lam=0.01)
     kw = {k: v for k, v in mkw.items() if k != 'arch'}
     torch.manual_seed(0)
-    model = baselines.build_model('resnet18', **{**kw, 'input_size': (3, 32, 32)})
+    model = build_model('resnet18', **{**kw, 'input_size': (3, 32, 32)})
     cfg = dict(dataset='digits', data_dir=None, size=None, arch='resnet18', defense='ewas', model=mkw)
     path = tmp_path / 'ckpt.pt'
-    train.save_checkpoint(path, dict(model=model.state_dict(), config=cfg, epoch=1))
+    save_checkpoint(path, dict(model=model.state_dict(), config=cfg, epoch=1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         df = run_evaluation(path, n=16, attacks='clean,pgd20', adaptive=False, progress=False, device='cpu')

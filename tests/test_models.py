@@ -1,9 +1,15 @@
 "Tests of ewas_nb.models: registry, parameter counts, EWAS sites, and a smoke test over every registered model."
 import time
 import pytest, torch
-from ewas_nb.core import aux_layers, bypass_aux, Inserted, EWAS
+from ewas_nb.core import add_ewas, aux_layers, bypass_aux, Inserted, EWAS
 from ewas_nb.models import (MODELS, SMALL_WIDTH, Normalize, count_params, create_model, list_models, register,
                             resnet18, wrn34_10)
+
+
+def create(name, ewas=False, lam=0.01, **kw):
+    "A registered model, with EWAS at its default site (as `baselines.build_model(name, defense='ewas')`) if asked."
+    m = create_model(name, **kw)
+    return add_ewas(m, m.default_sites['ewas'], m.num_classes, m.input_size, lam=lam) if ewas else m
 
 
 @pytest.fixture(autouse=True)
@@ -14,7 +20,7 @@ def _seed():
 @pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("ewas", [False, True])
 def test_smoke_every_model(name, ewas):
-    m = create_model(name, width=SMALL_WIDTH.get(name), ewas=ewas)
+    m = create(name, width=SMALL_WIDTH.get(name), ewas=ewas)
     assert m.input_size == (3, 32, 32) and m.num_classes == 10
     x = torch.rand(2, *m.input_size, requires_grad=True)
     out = m(x)
@@ -59,7 +65,7 @@ def test_resnet18_param_count():
 
 
 def test_resnet18_ewas_adds_alc():
-    m = create_model('resnet18', ewas=True)
+    m = create('resnet18', ewas=True)
     assert isinstance(m.layer4[0], Inserted)
     ew = aux_layers(m)[0]
     assert isinstance(ew, EWAS) and ew.shape == (512, 4, 4) and ew.num_classes == 10 and ew.aux_weight == 0.01
@@ -70,7 +76,7 @@ def test_resnet18_width():
     m = create_model('resnet18', width=0.25)
     assert [m.conv1.out_channels, m.layer2[0].conv1.out_channels, m.layer4[1].conv2.out_channels] == [16, 32, 128]
     assert m.linear.in_features == 128
-    assert aux_layers(create_model('resnet18', width=0.25, ewas=True, lam=0.1))[0].aux_weight == 0.1
+    assert aux_layers(create('resnet18', width=0.25, ewas=True, lam=0.1))[0].aux_weight == 0.1
 
 
 def test_wrn34_10_count_and_sites():
@@ -89,20 +95,20 @@ def test_wrn34_10_count_and_sites():
 
 
 def test_wrn_ewas_shape():
-    m = create_model('wrn34_10', width=1, ewas=True)
+    m = create('wrn34_10', width=1, ewas=True)
     assert isinstance(m.block3.layer[1], Inserted)
     assert aux_layers(m)[0].shape == (64, 8, 8)
 
 
 def test_wrn34_10_ewas_shape_full_width():
-    m = create_model('wrn34_10', ewas=True)
+    m = create('wrn34_10', ewas=True)
     ew = aux_layers(m)[0]
     assert ew.shape == (640, 8, 8)
     assert count_params(m) - 46_160_474 == 640 * 8 * 8 * 10 + 10
 
 
 def test_bypass_gives_plain_logits():
-    m = create_model('resnet18', width=0.25, ewas=True).eval()
+    m = create('resnet18', width=0.25, ewas=True).eval()
     x = torch.rand(3, 3, 32, 32)
     with torch.no_grad(), bypass_aux(m):
         a = m(x)
@@ -114,7 +120,7 @@ def test_bypass_gives_plain_logits():
 
 
 def test_in_chans_input_size_and_norm():
-    m = create_model('resnet18', width=0.25, in_chans=1, input_size=(1, 28, 28), num_classes=5, ewas=True)
+    m = create('resnet18', width=0.25, in_chans=1, input_size=(1, 28, 28), num_classes=5, ewas=True)
     assert m.input_size == (1, 28, 28)
     assert m.normalize.mean.flatten().tolist() == [0.5]
     assert m(torch.rand(2, 1, 28, 28)).shape == (2, 5)

@@ -1,11 +1,11 @@
 """Dry runs of the paper's GPU recipes (experiments/paper_recipes.tsv): each command runs for a handful of steps on
-CPU on the shared CIFAR-10 copy. Slow (about a minute per WRN row): enabled with EWAS_SLOW=1."""
+CPU on a CIFAR-10 ImageFolder copy named by EWAS_DATA. Slow (about a minute per WRN row): enabled with EWAS_SLOW=1."""
 import os, shlex, subprocess, sys
 from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent/'shared'/'data'/'cifar10-jpeg'
+DATA = Path(os.environ.get('EWAS_DATA') or '/nonexistent')  # a CIFAR-10 ImageFolder copy (tools/test sets it)
 
 def recipes():
     "(model, row, paper numbers, command) for every line of the recipes file."
@@ -27,7 +27,7 @@ def test_recipes_are_complete():
     assert len(set(outs)) == len(outs), "two recipes write to the same run directory"
 
 @pytest.mark.skipif(os.environ.get('EWAS_SLOW') != '1', reason="slow: set EWAS_SLOW=1 to dry-run every recipe")
-@pytest.mark.skipif(not DATA.is_dir(), reason=f"shared CIFAR-10 copy not found at {DATA}")
+@pytest.mark.skipif(not DATA.is_dir(), reason="no CIFAR-10 ImageFolder copy: set EWAS_DATA")
 @pytest.mark.parametrize('model,row,nums,cmd', recipes(), ids=lambda v: v if isinstance(v, str) and len(v) < 20 else None)
 def test_recipe_dry_run(model, row, nums, cmd, tmp_path):
     args = shlex.split(cmd)

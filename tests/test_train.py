@@ -4,8 +4,9 @@ import pytest, torch, torch.nn as nn, torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import TensorDataset
 from ewas_nb.core import add_ewas, aux_layers, aux_loss, use_labels, bypass_aux, remove_aux
-from ewas_nb.train import (LOSSES, fit, frozen, perturb, check_config, run_training, load_model, load_checkpoint,
-                           save_checkpoint, milestone_epochs, make_scheduler, pgd_accuracy, _mart_kl)
+from ewas_nb.runs import eval_mode, load_checkpoint, save_checkpoint, check_out_dir
+from ewas_nb.baselines import load_model
+from ewas_nb.train import (LOSSES, TrainConfig, fit, perturb, run_training, milestone_epochs, make_scheduler, pgd_accuracy, _mart_kl)
 
 torch.set_num_threads(1)
 D = load_digits()
@@ -53,10 +54,10 @@ def test_pgd_attack_uses_true_label_masks_and_combined_loss():
     torch.manual_seed(0); LOSSES['pgd'](m, X[:64], y, **ATK)
     h.remove()
     assert all(seen) and len(seen) == ATK['steps'] + 1
-    obj = lambda mm, xa: F.cross_entropy(mm(xa), y) + aux_loss(mm, y)
+    obj = lambda mm, xa, yy: (F.cross_entropy(mm(xa), yy) + aux_loss(mm, yy), None)
     with use_labels(m, y):
-        xa = perturb(m, X[:64], obj, **ATK)
-        with torch.no_grad(), frozen(m): assert obj(m, xa) > obj(m, X[:64])
+        xa = perturb(m, X[:64], y, obj, **ATK)
+        with torch.no_grad(), eval_mode(m): assert obj(m, xa, y)[0] > obj(m, X[:64], y)[0]
 
 
 def test_mart_aux_kl_is_not_the_papers_zero():
@@ -89,7 +90,7 @@ def test_schedules():
 
 
 def test_fit_is_deterministic_on_cpu(tmp_path):
-    kw = dict(method='trades', epochs=2, batch_size=64, lr=0.05, val_steps=2, seed=5, progress=False, **ATK)
+    kw = dict(method='trades', epochs=2, batch=64, lr=0.05, val_steps=2, seed=5, progress=False, **ATK)
     ds, valid = TensorDataset(X[:256], Y[:256]), (X[-64:], Y[-64:])
     a, b = cnn(), cnn()
     da, db = fit(a, ds, valid, **kw), fit(b, ds, valid, **kw)
@@ -99,33 +100,35 @@ def test_fit_is_deterministic_on_cpu(tmp_path):
 
 @pytest.mark.parametrize('opt', [dict(bf16=True), dict(channels_last=True)])
 def test_fit_options_cpu(opt):
-    df = fit(cnn(), TensorDataset(X[:128], Y[:128]), (X[-32:], Y[-32:]), method='pgd', epochs=1, batch_size=64,
+    df = fit(cnn(), TensorDataset(X[:128], Y[:128]), (X[-32:], Y[-32:]), method='pgd', epochs=1, batch=64,
              val_steps=1, progress=False, **ATK, **opt)
     assert math.isfinite(df.train_loss.iloc[0])
 
 
 def test_fit_best_and_last(tmp_path):
-    df = fit(cnn(), TensorDataset(X[:256], Y[:256]), (X[-64:], Y[-64:]), method='pgd', epochs=3, batch_size=64,
-             lr=0.05, val_steps=2, progress=False, out_dir=tmp_path, **ATK)
+    df = fit(cnn(), TensorDataset(X[:256], Y[:256]), (X[-64:], Y[-64:]), method='pgd', epochs=3, batch=64,
+             lr=0.05, val_steps=2, progress=False, out=tmp_path, **ATK)
     best, last = load_checkpoint(tmp_path/'best.pt'), load_checkpoint(tmp_path/'last.pt')
     assert last['epoch'] == 3 and best['epoch'] == int(df.epoch[df.val_pgd_acc == df.val_pgd_acc.max()].iloc[-1])
     assert {'torch', 'numpy', 'python', 'cuda'} <= set(last['rng'][0]) and last['loader'].dtype == torch.uint8
 
 
-def test_check_config_messages():
+def test_config_messages():
     cases = [(dict(method='x'), "unknown method 'x'"), (dict(arch='vgg'), "unknown arch 'vgg'"),
              (dict(dataset='mnist'), "unknown dataset 'mnist'"), (dict(defense='dropout'), "unknown defense 'dropout'"),
-             (dict(eps=-0.1), "eps must be >= 0"), (dict(eps='8/0'), "not a number or fraction"), (dict(steps=0), "steps must be"),
+             (dict(eps=-0.1), "eps must be >= 0"), (dict(eps='8/0'), "eps must be a number or a fraction"), (dict(steps=0), "steps must be"),
              (dict(lam=-1), "lam must be >= 0"), (dict(milestones=[0.5, 90]), "milestones must all be"),
              (dict(dataset='folder'), "needs --data-dir"), (dict(amp=True, device='cpu'), "--amp"),
-             (dict(resume=True, overwrite=True), "exclude each other")]
+             (dict(lr=float('nan')), "lr must be a finite number"), (dict(width=float('inf')), "width must be a finite number"),
+             (dict(epochs=2.5), "epochs must be an integer"), (dict(train_subset=1), "train_subset must be an integer >= 2")]
     for kw, msg in cases:
-        with pytest.raises(ValueError) as e: check_config(**kw)
+        with pytest.raises(ValueError) as e: TrainConfig(**kw)
         assert msg in str(e.value) and '\n' not in str(e.value), (kw, str(e.value))
+    with pytest.raises(ValueError, match="exclude each other"): check_out_dir('x', resume=True, overwrite=True)
 
 
-TINY = dict(dataset='digits', size=8, width=0.0625, epochs=1, batch=64, steps=1, train_subset=128, val_n=32,
-            val_steps=1, progress=False)
+TINY = TrainConfig(dataset='digits', size=8, width=0.0625, epochs=1, batch=64, steps=1, train_subset=128, val_n=32,
+                   val_steps=1, progress=False)
 
 
 @pytest.mark.parametrize('defense,method', [('none', 'pgd'), ('ewas', 'trades'), ('cas', 'mart'), ('cifs', 'pgd')])
@@ -148,7 +151,18 @@ def test_load_model_errors(tmp_path):
     with pytest.raises(ValueError, match="weights do not fit a resnet18"): load_model(tmp_path/'bad.pt')
 
 
+def test_adding_an_option_is_one_field():
+    "Every TrainConfig field is a command-line option of ewas-train, with its help text, and round-trips through JSON."
+    import dataclasses
+    from ewas_nb.cli import _train_parser
+    opts = {a.dest: a for a in _train_parser()._actions}
+    for f in dataclasses.fields(TrainConfig):
+        assert f.name in opts and opts[f.name].help, f.name
+    c = TrainConfig(lr=0.05, milestones='2,3')
+    assert TrainConfig.from_json(c.to_json()) == c
+
+
 def test_pgd_accuracy_reaches_zero_at_large_eps():
     m = cnn(ewas=False)
-    fit(m, TensorDataset(X[:512], Y[:512]), None, method='standard', epochs=2, batch_size=64, lr=0.05, progress=False)
+    fit(m, TensorDataset(X[:512], Y[:512]), None, method='standard', epochs=2, batch=64, lr=0.05, progress=False)
     assert pgd_accuracy(m, X[-128:], Y[-128:], eps=0.5, alpha=0.1, steps=20) == 0.0
