@@ -44,11 +44,12 @@ def _kl(logits, p):
     return F.kl_div(F.log_softmax(logits.float(), 1), p, reduction='batchmean')
 
 def standard_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
-                  aux:bool=True,   # add the defence layers' auxiliary losses
-                  **kwargs):       # attack settings, ignored (same call as the other losses)
+                  aux:bool=True,                # add the defence layers' auxiliary losses
+                  label_smoothing:float=0.0,    # of the main head's cross-entropy
+                  **kwargs):                    # attack settings, ignored (same call as the other losses)
     "Cross-entropy on clean inputs (+ auxiliary losses), true-label masks."
     with use_labels(model, y):
-        loss = F.cross_entropy(model(x), y)
+        loss = F.cross_entropy(model(x), y, label_smoothing=label_smoothing)
         return loss + aux_loss(model, y) if aux else loss
 
 # %% ../nbs/05_train.ipynb #65b1168f
@@ -58,13 +59,13 @@ def pgd_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
              steps:int=10,            # attack steps
              random_start:bool=True,  # uniform random start in the eps-ball
              aux:bool=True,           # add the defence layers' auxiliary losses (to the attack too)
-             **kwargs):
+             label_smoothing:float=0.0, **kwargs):  # (label smoothing of the training cross-entropy, not the attack's)
     "PGD-AT (Madry): cross-entropy (+ aux) on PGD examples that maximise that same loss."
     net = unwrap(model)
     with use_labels(net, y, attack=True):
         xa = perturb(net, x, y, paper_ce_loss if aux else ce_loss, eps=eps, alpha=alpha, steps=steps,
                      start='uniform' if random_start else None)
-    return standard_loss(model, xa, y, aux=aux)
+    return standard_loss(model, xa, y, aux=aux, label_smoothing=label_smoothing)
 
 # %% ../nbs/05_train.ipynb #9ac6a72e
 def trades_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
@@ -72,7 +73,7 @@ def trades_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
                 beta:float=6.0,          # weight of the robust KL term
                 random_start:bool=True,  # 0.001*N(0,1) start, as TRADES
                 aux:bool=True,           # auxiliary losses and the aux heads' KL terms
-                **kwargs):
+                label_smoothing:float=0.0, **kwargs):   # (label smoothing of the clean cross-entropy)
     "TRADES: CE(clean) + beta * KL(p(clean) || p(adv)), each aux head adding its weighted KL."
     net = unwrap(model)
     with use_labels(net, y):
@@ -85,7 +86,7 @@ def trades_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
         with use_labels(net, y, attack=True):
             xa = perturb(net, x, y, objective, eps=eps, alpha=alpha, steps=steps, start='normal' if random_start else None)
         logits = model(x)
-        loss_nat = F.cross_entropy(logits, y) + (aux_loss(net, y) if aux else 0)
+        loss_nat = F.cross_entropy(logits, y, label_smoothing=label_smoothing) + (aux_loss(net, y) if aux else 0)
         heads_nat = aux_heads(net) if aux else []
         robust = _kl(model(xa), F.softmax(logits.float(), 1))
         robust = robust + sum(w * _kl(s, F.softmax(sn.float(), 1)) for (w, sn), (_, s) in zip(heads_nat, aux_heads(net)))
@@ -108,7 +109,7 @@ def mart_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
               beta:float=6.0,          # weight of the weighted KL term
               random_start:bool=True,  # 0.001*N(0,1) start, as MART
               aux:bool=True,           # auxiliary losses and the aux heads' MART terms
-              **kwargs):
+              label_smoothing:float=0.0, **kwargs):     # (label smoothing of the adversarial cross-entropy)
     "MART: boosted CE on PGD examples + beta * KL weighted by 1 - p_y(clean); aux heads get the same terms."
     net = unwrap(model)
     with use_labels(net, y):
@@ -120,7 +121,7 @@ def mart_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
         logits_adv = model(xa)
         p_nat = F.softmax(logits.float(), 1)
         w = 1.0000001 - p_nat.gather(1, y[:, None]).squeeze(1)
-        loss = F.cross_entropy(logits_adv, y) + _mart_boost(logits_adv, y) + beta * _mart_kl(logits_adv, p_nat, w)
+        loss = F.cross_entropy(logits_adv, y, label_smoothing=label_smoothing) + _mart_boost(logits_adv, y) + beta * _mart_kl(logits_adv, p_nat, w)
         if aux:
             loss = loss + aux_loss(net, y)  # the layers' own losses on the adversarial forward
             for (wt, sn), (_, sa) in zip(heads_nat, aux_heads(net)):
@@ -153,7 +154,7 @@ def make_scheduler(optimizer, schedule:str='step', epochs:int=120, steps_per_epo
     if schedule not in ('step', 'cosine'): raise ValueError(f"unknown schedule {schedule!r}; choose 'step' or 'cosine'")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule, epochs, steps_per_epoch, milestones, gamma))
 
-# %% ../nbs/05_train.ipynb #c978d91d
+# %% ../nbs/05_train.ipynb #5e9d1b60
 @dataclasses.dataclass
 class TrainConfig(Settings):
     "Every setting of a training run: data, model, loss, training attack, schedule, held-out check, and how it runs."
@@ -171,6 +172,7 @@ class TrainConfig(Settings):
     random_start: bool = option(True, "start the training attack at a random point (uniform; TRADES, MART: 0.001*N(0,1))",
                                flag_help="start the training attack at the image itself", group='loss')
     beta: float = option(6.0, "TRADES / MART beta", lo=0, group='loss')
+    label_smoothing: float = option(0.0, "label smoothing of the main head's cross-entropy terms (0: none)", lo=0, hi=0.5, group='loss')
     aux: bool = option(True, "add the defence layers' auxiliary losses (to the loss and the training attack)",
                       flag_help="train without the defence layers' auxiliary losses", group='loss')
     epochs: int = option(120, "epochs", lo=1)
