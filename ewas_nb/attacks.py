@@ -14,10 +14,10 @@ from .core import aux_layers, aux_loss, use_labels, set_layers
 from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
 
 # %% auto #0
-__all__ = ['ATTACKS', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
+__all__ = ['ATTACKS', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
            'TorchAttack', 'fgsm', 'pgd_torchattacks', 'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss',
-           'alc_ce_loss', 'surrogate_masks', 'BPDA', 'FixedMasks', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack',
-           'accuracy', 'pgd_accuracy']
+           'alc_ce_loss', 'surrogate_masks', 'BPDA', 'FixedMasks', 'Selector', 'adaptive_attacks', 'Clean', 'Noise',
+           'make_attack', 'accuracy', 'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -37,7 +37,7 @@ def cw_loss(model, x, y, kappa:float=50.0):
     logits = model(x)
     return cw_margin(logits, y, kappa).mean(), logits
 
-# %% ../nbs/04_attacks.ipynb #286e2bbb
+# %% ../nbs/04_attacks.ipynb #e5a8da77
 def pgd_start(x:torch.Tensor, eps:float, start='uniform', generator=None) -> torch.Tensor:
     "Where PGD starts: 'uniform' in the ε-ball, 'normal' (x + 0.001·N(0, 1)), or None (x itself); clamped to [0, 1]."
     if start is None or start is False: return x.clone()
@@ -48,6 +48,11 @@ def pgd_start(x:torch.Tensor, eps:float, start='uniform', generator=None) -> tor
         d = d.to(x.device, x.dtype)
     return (x + d).clamp(0, 1)
 
+def _grad_scale() -> float:
+    "Scale for the loss whose input gradient PGD takes: under float16 autocast small gradients underflow to 0 (only the sign is used)."
+    fp16 = any(torch.is_autocast_enabled(d) and torch.get_autocast_dtype(d) == torch.float16 for d in ('cpu', 'cuda'))
+    return 2.0 ** 12 if fp16 else 1.0
+
 def pgd_ascent(model:nn.Module, x0:torch.Tensor, y:torch.Tensor,
                loss,                   # `(model, x, y) -> (scalar loss, logits)` to ascend
                eps:float, alpha:float, steps:int,
@@ -57,13 +62,13 @@ def pgd_ascent(model:nn.Module, x0:torch.Tensor, y:torch.Tensor,
     "L∞ PGD: the last iterate, or each example's first fooling one (`early_stop`); returns (images, fooled mask)."
     x = pgd_start(x0.detach(), eps, start, generator)
     out, fooled = x0.clone(), torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
-    idx, xa, ya = torch.arange(len(x0), device=x0.device), x0, y
+    idx, xa, ya, scale = torch.arange(len(x0), device=x0.device), x0, y, _grad_scale()
     for _ in range(steps):
         x.requires_grad_(True)
         with torch.enable_grad():
             value, logits = loss(model, x, ya)
-            g, = torch.autograd.grad(value, x)
-        x = x.detach()
+            g, = torch.autograd.grad(value * scale, x)
+        x, g = x.detach(), (g if scale == 1 else torch.nan_to_num(g, nan=0.0))
         if early_stop:
             hit = logits.argmax(1) != ya
             if hit.any():
@@ -243,6 +248,41 @@ class FixedMasks(LinfAttack):
             todo = todo[~hit]
         return out
 
+# %% ../nbs/04_attacks.ipynb #3ca05d84
+class _Stop(Exception):
+    "Raised by `Selector`'s hook to end the forward pass once the defence layer has chosen its mask."
+
+class Selector(nn.Module):
+    "The sub-network that chooses a defence layer's mask: images -> that layer's auxiliary logits (the rest is not run)."
+    def __init__(self, model:nn.Module, layer:int=-1):
+        super().__init__()
+        layers = aux_layers(model)
+        if not layers: raise ValueError("the model has no defence layers (AuxLayer): the selector attacks do not apply")
+        self.model, self.layer = model, layers[layer]
+    def forward(self, x):
+        def stop(m, i, o): raise _Stop(m.aux_logits)
+        h = self.layer.register_forward_hook(stop)
+        try: self.model(x)
+        except _Stop as e: return e.args[0]
+        finally: h.remove()
+        raise RuntimeError("the defence layer did not run in the forward pass")
+
+def _selector(kind):
+    def make(model, eps=8/255, seed=0, num_classes=10, steps=100, n_queries=5000, layer=-1, **kw):
+        sel, seed = Selector(model, layer), 0 if seed is None else seed
+        if kind == 'autoattack':
+            atk = autoattack(sel, eps, seed, num_classes, steps=steps, n_queries=n_queries)
+            atk.implementation += f" on the selector (layer {layer})"
+            return atk
+        T = torchattacks
+        a = (T.APGD(sel, eps=eps, steps=steps, n_restarts=1, seed=seed, loss='ce') if kind == 'apgd-ce' else
+             T.APGDT(sel, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes))
+        atk = TorchAttack(a, steps=steps, seed=seed, name=type(a).__name__)
+        atk.implementation += f" on the selector (layer {layer})"
+        atk.params, atk.eps = f"iterations={steps}, layer={layer}" + (f", targets={num_classes - 1}" if kind == 'apgd-t' else ''), float(eps)
+        return atk
+    return make
+
 # %% ../nbs/04_attacks.ipynb #2049f0e9
 def adaptive_attacks(model:nn.Module) -> list:
     "Names of the adaptive attacks that apply to `model`'s defence layers (none without `AuxLayer`s)."
@@ -250,7 +290,7 @@ def adaptive_attacks(model:nn.Module) -> list:
     if not layers: return []
     names = ['alc', 'alc-ce']
     if any(hasattr(l, 'surrogate') for l in layers): names.append('bpda')
-    return names + ['fixed-mask', 'fixed-mask-steer']
+    return names + ['fixed-mask', 'fixed-mask-steer', 'selector-apgd-ce', 'selector-apgd-t']
 
 # %% ../nbs/04_attacks.ipynb #582602d1
 class Clean(LinfAttack):
@@ -264,12 +304,12 @@ class Noise(LinfAttack):
     def forward(self, images, labels):
         return (images + self.eps * torch.empty_like(images).uniform_(-1, 1).sign()).clamp(0, 1)
 
-def _pgd(loss, steps=20, alpha_div=4.0, cls=PGD):
+def _pgd(loss, steps=20, alpha_div=4.0, cls=PGD, early_stop=True):
     def make(model, eps=8/255, seed=None, steps=steps, alpha=None, restarts=1, kappa=50.0, **kw):
         l = functools.partial(loss, kappa=kappa) if 'kappa' in inspect.signature(loss).parameters else loss
         extra = {k: v for k, v in kw.items() if k in inspect.signature(cls).parameters and k not in ('model', 'eps')}
         return cls(model, eps=eps, alpha=eps / alpha_div if alpha is None else alpha, steps=steps, restarts=restarts,
-                   loss=l, seed=seed, **extra)
+                   loss=l, seed=seed, **{'early_stop': early_stop, **extra})
     return make
 
 def _fixed(steer):
@@ -281,11 +321,15 @@ ATTACKS = {
     'clean': Clean, 'noise': Noise,
     'fgsm': fgsm, 'pgd20': _pgd(ce_loss), 'pgd20-ta': pgd_torchattacks, 'cw': _pgd(cw_loss, steps=30),
     'autoattack': autoattack, 'autoattack-ta': functools.partial(autoattack, version='torchattacks'),
-    'fgsm-paper': _pgd(paper_ce_loss, steps=1, alpha_div=1.0), 'pgd20-paper': _pgd(paper_ce_loss),
-    'cw-paper': _pgd(paper_cw_loss, steps=30),
+    'fgsm-paper': _pgd(paper_ce_loss, steps=1, alpha_div=1.0, early_stop=False), 'pgd20-paper': _pgd(paper_ce_loss, early_stop=False),
+    'cw-paper': _pgd(paper_cw_loss, steps=30, early_stop=False),
+    'fgsm-paper-es': _pgd(paper_ce_loss, steps=1, alpha_div=1.0), 'pgd20-paper-es': _pgd(paper_ce_loss),
+    'cw-paper-es': _pgd(paper_cw_loss, steps=30),
     'alc': _pgd(alc_loss), 'alc-ce': _pgd(alc_ce_loss), 'bpda': _pgd(ce_loss, cls=BPDA),
-    'fixed-mask': _fixed(False), 'fixed-mask-steer': _fixed(True)}
-PROTOCOLS = {n: ('paper' if n.endswith('-paper') else 'adaptive' if n in ('alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer')
+    'fixed-mask': _fixed(False), 'fixed-mask-steer': _fixed(True),
+    'selector-apgd-ce': _selector('apgd-ce'), 'selector-apgd-t': _selector('apgd-t'), 'selector-autoattack': _selector('autoattack')}
+ADAPTIVE = ('alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer', 'selector-apgd-ce', 'selector-apgd-t', 'selector-autoattack')
+PROTOCOLS = {n: ('paper' if n.endswith('-paper') else 'paper-es' if n.endswith('-paper-es') else 'adaptive' if n in ADAPTIVE
                  else 'baseline' if n in ('clean', 'noise') else 'standard') for n in ATTACKS}
 
 # %% ../nbs/04_attacks.ipynb #cd9e5842

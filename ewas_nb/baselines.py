@@ -13,7 +13,7 @@ from .runs import default_device, load_checkpoint
 
 # %% auto #0
 __all__ = ['DEFENSES', 'ChannelAuxLayer', 'CAS', 'cifs_probe', 'CIFS', 'add_none', 'add_cas', 'add_cifs', 'defense_keywords',
-           'add_defense', 'build_model', 'build_from_config', 'load_model']
+           'add_defense', 'build_model', 'model_spec', 'build_from_config', 'load_model']
 
 # %% ../nbs/02_baselines.ipynb #b0509572
 class ChannelAuxLayer(AuxLayer):
@@ -156,7 +156,12 @@ def build_model(arch:str,              # a name in `models.MODELS`, e.g. 'resnet
     model = create_model(arch, num_classes=num_classes, width=width, in_chans=in_chans, input_size=input_size, **kw)
     return add_defense(model, defense, num_classes, getattr(model, 'input_size', input_size or (in_chans, 32, 32)), **dkw)
 
-# %% ../nbs/02_baselines.ipynb #213dde15
+# %% ../nbs/02_baselines.ipynb #2ffabe43
+def model_spec(info:dict, arch:str, defense:str='none', width:float=None, **kw) -> dict:
+    "`build_model`'s arguments for data set `info` (`data.dataset_info`): what a checkpoint stores as config['model']."
+    return dict(arch=arch, defense=defense, num_classes=info['num_classes'], width=width, in_chans=info['input_size'][0],
+                input_size=list(info['input_size']), **kw)
+
 def build_from_config(c:dict) -> nn.Module:
     "The model a run's config describes (its `model` entry: `build_model`'s arguments)."
     kw = dict(c['model']); arch = kw.pop('arch'); kw['input_size'] = tuple(kw['input_size'])

@@ -13,7 +13,7 @@ from .runs import save_checkpoint
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'DIGIT_CLASSES', 'DATASETS', 'ImageTensorDataset', 'random_crop_flip', 'data_dir', 'cache_dir',
            'load_digits_tensors', 'load_cifar10_tensors', 'load_svhn_tensors', 'split_dir', 'decode_images',
-           'load_folder_tensors', 'get_dataset', 'dataset_info', 'take', 'show_batch']
+           'load_folder_tensors', 'get_dataset', 'dataset_info', 'take', 'train_valid_split', 'show_batch']
 
 # %% ../nbs/03_data.ipynb #7a70ed3d
 class ImageTensorDataset(Dataset):
@@ -277,6 +277,14 @@ def take(ds:Dataset,    # any data set of (image, label) items
     if isinstance(ds, ImageTensorDataset): return ds.images[idx].float().div_(255), ds.targets[idx].clone()
     items = [ds[int(i)] for i in idx]
     return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.tensor([int(y) for _, y in items])
+
+# %% ../nbs/03_data.ipynb #db2fdca1
+def train_valid_split(n:int, val_n:int, train_subset:int=None, seed:int=0) -> tuple:
+    "Disjoint seeded indices (train, held out) of a training split of n items: val_n held out, then `train_subset` of the rest."
+    if val_n >= n - 1: raise ValueError(f"val_n={val_n} leaves {max(n - val_n, 0)} of the {n} training images to train on")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    held, rest = perm[:val_n], perm[val_n:]
+    return (rest[:train_subset] if train_subset else rest).sort().values, held.sort().values
 
 # %% ../nbs/03_data.ipynb #31191484
 def show_batch(x:torch.Tensor,        # images (N, C, H, W) in [0, 1]

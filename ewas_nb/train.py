@@ -15,14 +15,14 @@ from .core import aux_layers, use_labels, aux_loss
 from .runs import (Settings, option, all_rng_states, atomic_write, check_budget, check_device, check_inputs, check_out_dir,
                           check_writable, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics, prepare_run_dir,
                           save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
-from .data import DATASETS, dataset_info, get_dataset, take
+from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
 from .models import list_models
-from .baselines import DEFENSES, build_from_config
+from .baselines import DEFENSES, build_from_config, model_spec
 from .attacks import accuracy, ce_loss, paper_ce_loss, pgd_accuracy, pgd_ascent
 
 # %% auto #0
 __all__ = ['LOSSES', 'perturb', 'aux_heads', 'standard_loss', 'pgd_loss', 'trades_loss', 'mart_loss', 'milestone_epochs',
-           'make_scheduler', 'TrainConfig', 'quick_train', 'stored_config', 'fit', 'model_spec', 'run_training']
+           'make_scheduler', 'TrainConfig', 'quick_train', 'stored_config', 'fit', 'run_training']
 
 # %% ../nbs/05_train.ipynb #db869093
 def perturb(model:nn.Module, x:torch.Tensor, y:torch.Tensor, loss, *,
@@ -154,7 +154,7 @@ def make_scheduler(optimizer, schedule:str='step', epochs:int=120, steps_per_epo
     if schedule not in ('step', 'cosine'): raise ValueError(f"unknown schedule {schedule!r}; choose 'step' or 'cosine'")
     return torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(schedule, epochs, steps_per_epoch, milestones, gamma))
 
-# %% ../nbs/05_train.ipynb #5e9d1b60
+# %% ../nbs/05_train.ipynb #d15aee8a
 @dataclasses.dataclass
 class TrainConfig(Settings):
     "Every setting of a training run: data, model, loss, training attack, schedule, held-out check, and how it runs."
@@ -185,6 +185,8 @@ class TrainConfig(Settings):
     augment: bool = option(True, "random crop (+ flip) augmentation", flag_help="no random crop / flip augmentation")
     train_subset: int = option(None, "train on this many (seeded) images only", lo=2, why=" (a batch of 1 is dropped for batch norm)")
     val_n: int = option(500, "held-out examples checked after every epoch", lo=1)
+    val_split: str = option('train', "where they come from: train (held out of the training split, never trained on) or test "
+                            "(the test split, as the paper's code picks its model: that looks at the test set)", choices=('train', 'test'))
     val_steps: int = option(10, "PGD steps of that check (0: clean accuracy only)", lo=0)
     seed: int = option(0, "random seed")
     amp: bool = option(False, "float16 autocast + GradScaler (CUDA)")
@@ -276,6 +278,7 @@ def stored_config(ck:dict) -> TrainConfig:
     "The `TrainConfig` a checkpoint was trained with (also from checkpoints of earlier versions, which kept `fit`'s settings apart)."
     c = dict(ck.get('config') or {})
     legacy = {('batch' if k == 'batch_size' else k): v for k, v in c.pop('fit', {}).items() if k != 'loss_kw'}
+    if 'val_split' not in c: legacy['val_split'] = 'test'   # earlier versions checked on the test split
     return TrainConfig.from_json({**legacy, **c})
 
 def _restore(path, cfg, net, opt, sched, scaler, gen, rank, world) -> tuple:
@@ -372,12 +375,6 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None,
         if created: dist.destroy_process_group()
 
 # %% ../nbs/05_train.ipynb #01b5966a
-def model_spec(cfg:TrainConfig, info:dict) -> dict:
-    "Arguments of `baselines.build_model` for config `cfg` and data set `info` (stored in checkpoints as config['model'])."
-    spec = dict(arch=cfg.arch, defense=cfg.defense, num_classes=info['num_classes'], width=cfg.width,
-                in_chans=info['input_size'][0], input_size=list(info['input_size']))
-    return {**spec, 'lam': cfg.lam} if cfg.defense == 'ewas' else spec
-
 def run_training(cfg:TrainConfig=None,    # the run (a `TrainConfig` or a dict of its fields); keywords override it
                  resume:bool=False,       # continue the run in cfg.out
                  overwrite:bool=False,    # replace the run in cfg.out
@@ -387,11 +384,12 @@ def run_training(cfg:TrainConfig=None,    # the run (a `TrainConfig` or a dict o
     if main: check_out_dir(cfg.out, resume, overwrite)
     dkw = {'size': cfg.size} if cfg.size else {}
     info = dataset_info(cfg.dataset, cfg.data_dir, **dkw)
-    train_ds = get_dataset(cfg.dataset, cfg.data_dir, train=True, augment=cfg.augment, download=False, **dkw)
-    if cfg.train_subset and cfg.train_subset < len(train_ds):
-        train_ds = train_ds.subset(torch.randperm(len(train_ds), generator=torch.Generator().manual_seed(cfg.seed))[:cfg.train_subset].sort().values)
-    valid = take(get_dataset(cfg.dataset, cfg.data_dir, train=False, download=False, **dkw), cfg.val_n, seed=cfg.seed)
-    spec = model_spec(cfg, info)
+    full = get_dataset(cfg.dataset, cfg.data_dir, train=True, augment=cfg.augment, download=False, **dkw)
+    tr, held = train_valid_split(len(full), cfg.val_n if cfg.val_split == 'train' else 0, cfg.train_subset, cfg.seed)
+    train_ds = full.subset(tr) if len(tr) < len(full) else full
+    valid = ((full.images[held].float() / 255, full.targets[held].clone()) if cfg.val_split == 'train' else
+             take(get_dataset(cfg.dataset, cfg.data_dir, train=False, download=False, **dkw), cfg.val_n, seed=cfg.seed))
+    spec = model_spec(info, cfg.arch, cfg.defense, cfg.width, **({'lam': cfg.lam} if cfg.defense == 'ewas' else {}))
     seed_everything(cfg.seed)
     model = build_from_config({'model': spec})
     if cfg.out is not None and main: prepare_run_dir(cfg.out, overwrite and not resume)

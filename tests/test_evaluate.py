@@ -169,7 +169,7 @@ def test_run_evaluation_injected_and_errors(models, data, tmp_path):
         warnings.simplefilter("ignore")
         df = run_evaluation(None, out_dir=tmp_path, model=models['ewas'], config=dict(dataset='digits', arch='small', defense='ewas'),
                             data=(x, y), n=32, attacks='clean,pgd20', eps='24/255', progress=False)
-    assert list(df.attack) == ['clean', 'pgd20', 'alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer', 'worst-case']
+    assert list(df.attack) == ['clean', 'pgd20', 'alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer', 'selector-apgd-ce', 'selector-apgd-t', 'worst-case']
     assert (df.n == 32).all() and (df.eps.iloc[1:] == '24/255').all() and (df.dataset == 'digits').all()
     with pytest.raises(FileNotFoundError, match="checkpoint not found"): run_evaluation(tmp_path / 'missing.pt')
     with pytest.raises(ValueError, match="eps must be"): run_evaluation(None, model=models['plain'], data=(x, y), eps=-0.1)

@@ -1,0 +1,53 @@
+"""Which mask did the defence layer pick, and does the prediction follow it? For the label-driven runs of the CPU-scale
+reproduction, on a fixed seeded slice of test images, clean and under attack:
+
+- main: accuracy of the real model (predicted-class mask);       - alc: accuracy of the ALC's argmax (the mask's class);
+- agree: how often the prediction equals the mask's class;        - oracle: accuracy with the true label's mask forced;
+- mask changed: how often the attack changed the selected mask's class from the clean one.
+
+Writes results/cpu_repro/mask_analysis.csv (08_reproduce and README.md read it).
+Usage: python experiments/mask_analysis.py [--n 200] [--data-dir DIR] [RUN ...]   (default runs: ewas-s0 cas-s0)"""
+import argparse
+from pathlib import Path
+import pandas as pd, torch
+from ewas_nb.core import aux_layers, use_labels
+from ewas_nb.runs import eval_mode, tune_cpu_allocator
+from ewas_nb.baselines import load_model
+from ewas_nb.attacks import make_attack
+from ewas_nb.evaluate import test_slice
+
+RES = Path('results/cpu_repro')
+ATTACKS = ('pgd20', 'alc', 'selector-apgd-t')
+
+
+def mask_analysis(run, n=200, eps=8/255, seed=0, attacks=ATTACKS, data_dir=None) -> list:
+    model, cfg = load_model(RES/run/'last.pt', 'cpu')
+    x, y = test_slice(cfg['dataset'], data_dir or cfg.get('data_dir'), n, seed, cfg.get('size'))
+    layer = aux_layers(model)[-1]
+    def stats(xs):
+        with torch.no_grad(), eval_mode(model):
+            pred = model(xs).argmax(1); cls = layer.aux_logits.argmax(1)
+            with use_labels(model, y): oracle = model(xs).argmax(1)
+        return pred, cls, oracle
+    _, cls0, _ = stats(x)
+    rows = []
+    for name in ('clean',) + tuple(attacks):
+        xs = x if name == 'clean' else make_attack(name, model, eps=eps, seed=seed)(x, y)
+        pred, cls, oracle = stats(xs)
+        rows.append({'run': run, 'input': name, 'n': n, 'main': (pred == y).float().mean().item(), 'alc': (cls == y).float().mean().item(),
+                     'agree': (pred == cls).float().mean().item(), 'oracle': (oracle == y).float().mean().item(),
+                     'mask changed': (cls != cls0).float().mean().item()})
+        print(rows[-1], flush=True)
+    return rows
+
+
+if __name__ == '__main__':
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('runs', nargs='*', default=['ewas-s0', 'cas-s0']); p.add_argument('--n', type=int, default=200)
+    p.add_argument('--data-dir', default=None)
+    a = p.parse_args()
+    torch.set_num_threads(1); tune_cpu_allocator()
+    df = pd.DataFrame([r for run in a.runs for r in mask_analysis(run, a.n, data_dir=a.data_dir)])
+    for c in ('main', 'alc', 'agree', 'oracle', 'mask changed'): df[c] = (100 * df[c]).round(1)
+    df.to_csv(RES/'mask_analysis.csv', index=False)
+    print(df.to_string(index=False))
