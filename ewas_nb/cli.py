@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, datetime, functools, json, os, sys, time
 from pathlib import Path
-from .runs import add_arguments, from_args, check_out_dir, load_checkpoint, set_threads, atomic_write
+from .runs import add_arguments, from_args, check_device, check_out_dir, eps_str, load_checkpoint, set_threads, atomic_write
 from .data import dataset_info
 from .train import TrainConfig, run_training, stored_config
 from .evaluate import EvalSpec, run_evaluation, compare_models, plot_comparison, table_markdown, test_slice, _slug
@@ -94,7 +94,7 @@ def evaluate(argv=None) -> int:
     a = _eval_parser().parse_args(argv)
     ck = Path(a.checkpoint)
     if not ck.is_file(): raise FileNotFoundError(f"checkpoint not found: {ck}")
-    spec = from_args(EvalSpec, a)
+    spec, _ = from_args(EvalSpec, a), check_device(a.device)
     out = Path(a.out) if a.out else ck.parent/f'{ck.stem}_eval'
     check_out_dir(out, resume=a.resume, overwrite=a.overwrite)
     set_threads(a.threads)
@@ -150,7 +150,7 @@ def demo(argv=None) -> int:
     t_start = time.time()
     run.mkdir(parents=True)
     print(f"ewas-demo: {c.dataset}{' ' + c.data_dir if c.data_dir else ''}, ResNet-18 x{c.width:g}, {c.method} {c.steps} steps, "
-          f"eps {a.eps}, {c.epochs} epochs per model -> {run}", file=sys.stderr)
+          f"eps {eps_str(c.eps)}, {c.epochs} epochs per model -> {run}", file=sys.stderr)
     models, curves = {}, {}
     for name, cfg in cfgs.items():
         t0 = time.time()
@@ -161,9 +161,9 @@ def demo(argv=None) -> int:
     t0 = time.time()
     table, reports = compare_models(models, x, y, spec.attacks, adaptive, spec, out_dir=run)
     print(f"  evaluated both in {time.time() - t0:.0f} s", file=sys.stderr)
-    _save_demo(run, table, reports, curves, dict(dataset=c.dataset, n_eval=len(y), eps=a.eps, seed=c.seed, lam=c.lam,
+    _save_demo(run, table, reports, curves, dict(dataset=c.dataset, n_eval=len(y), eps=eps_str(c.eps), seed=c.seed, lam=c.lam,
                                                  wall_s=round(time.time() - t_start, 1), runs={k: str(run/_slug(k)) for k in cfgs}))
-    print(f"\nAccuracy (%) on {len(y)} {c.dataset} test images, eps {a.eps}, last-epoch models "
+    print(f"\nAccuracy (%) on {len(y)} {c.dataset} test images, eps {eps_str(c.eps)}, last-epoch models "
           f"(EWAS lambda {c.lam:g}; the paper's is 0.01):")
     print(table.to_string(na_rep='-'))
     print("('-': the attack does not apply to that model; worst-case: per example, over all attacks run)")

@@ -161,7 +161,7 @@ def worst_case_row(rows:list) -> dict:
                 robust=int(ok.sum()), time_s=round(sum(r['time_s'] for r in rows), 3), in_ball=all(r['in_ball'] for r in rows),
                 flags="", model_hash=rows[0]['model_hash'], data_hash=rows[0]['data_hash'], correct="".join("1" if o else "0" for o in ok))
 
-# %% ../nbs/06_evaluate.ipynb #4d1c3e46
+# %% ../nbs/06_evaluate.ipynb #743f23c5
 PROTOCOL_ATTACKS = {
     'standard': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack'),
     'paper': ('clean', 'fgsm-paper', 'pgd20-paper', 'cw-paper'),
@@ -475,7 +475,7 @@ def run_evaluation(checkpoint=None,          # path of a checkpoint written by `
     return robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, progress=progress,
                              meta={**meta, 'dataset': dataset or ''})
 
-# %% ../nbs/06_evaluate.ipynb #d88cb81e
+# %% ../nbs/06_evaluate.ipynb #052dc351
 def _slug(name:str) -> str: return name.lower().replace('+', '_')
 
 def comparison_table(reports:dict) -> pd.DataFrame:

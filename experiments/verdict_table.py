@@ -15,7 +15,11 @@ COLUMNS = [  # (column, source directory, attack)
     ('PGD-20 paper, early stop', 'eval', 'pgd20-paper-es'), ('CW paper, early stop', 'eval', 'cw-paper-es'),
     ('FGSM', 'eval', 'fgsm'), ('PGD-20', 'eval', 'pgd20'), ('CW', 'eval', 'cw'), ('AutoAttack', 'eval-aa', 'autoattack'),
     ('ALC', 'eval', 'alc'), ('BPDA', 'eval', 'bpda'), ('fixed masks, steered', 'eval', 'fixed-mask-steer'),
-    ('selector APGD-CE', 'eval', 'selector-apgd-ce'), ('selector APGD-T', 'eval', 'selector-apgd-t')]
+    ('selector APGD-CE', 'eval', 'selector-apgd-ce'), ('selector APGD-T', 'eval', 'selector-apgd-t'),
+    ('FGSM (10k)', 'eval-10k', 'fgsm'), ('PGD-20 (10k)', 'eval-10k', 'pgd20'), ('CW (10k)', 'eval-10k', 'cw'),
+    ('ALC (10k)', 'eval-10k', 'alc'), ('worst case (10k)', 'eval-10k', 'worst-case')]
+TABLE = ['clean (10k)', 'FGSM paper', 'PGD-20 paper', 'CW paper', 'PGD-20 paper, early stop', 'FGSM', 'PGD-20', 'CW', 'AutoAttack',
+         'ALC', 'BPDA', 'selector APGD-CE', 'selector APGD-T']   # the columns of verdict.md (verdict.csv has every one)
 
 
 def wilson(k, n, z=1.96):
@@ -46,7 +50,7 @@ def cell(model, column, r):
 def verdict(res: Path) -> pd.DataFrame:
     out = []
     for model, run in RUNS.items():
-        rows = {(sub, r['attack']): r for sub in ('eval', 'eval-aa', 'eval-clean10k') for r in report_rows(res/run/sub)}
+        rows = {(sub, r['attack']): r for sub in ('eval', 'eval-aa', 'eval-clean10k', 'eval-10k') for r in report_rows(res/run/sub)}
         main = [r for (sub, a), r in rows.items() if sub == 'eval' and a != 'worst-case']
         for column, sub, attack in COLUMNS:
             if (sub, attack) in rows: out.append(cell(model, column, rows[sub, attack]))
@@ -61,7 +65,7 @@ def verdict(res: Path) -> pd.DataFrame:
 
 
 def markdown(df: pd.DataFrame) -> str:
-    cols = [c for c, _, _ in COLUMNS if c in set(df.column)] + ['worst case']
+    cols = [c for c in TABLE if c in set(df.column)] + ['worst case']
     t = df.assign(v=[f"{a:.1f}" if c != 'worst case' else f"**{a:.1f}** [{lo:.1f}, {hi:.1f}]"
                      for a, lo, hi, c in zip(df.accuracy, df.lo, df.hi, df.column)]).pivot(index='model', columns='column', values='v')
     t = t.reindex(index=[m for m in RUNS if m in t.index], columns=cols).fillna('–')

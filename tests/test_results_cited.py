@@ -1,0 +1,56 @@
+"""Every result a reader sees in README.md and 08_reproduce comes from a committed file under results/: the verdict
+table is the one experiments/verdict_table.py wrote, and every one-decimal number of the results text (settings such
+as "ε = 0.5" aside) is a number of those files (or of the paper's table in experiments/paper_recipes.tsv)."""
+import json, re
+from pathlib import Path
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+RES = ROOT/'results'
+NUM = re.compile(r"(?<![\d.])(?<!= )\d{1,3}\.\d(?![\d.])")   # a setting (ε = 0.5) is not a result
+
+
+def file_numbers() -> set:
+    "One-decimal forms of every number in the result files the text may cite."
+    nums = set()
+    def add(v):
+        try: nums.add(f"{float(v):.1f}")
+        except (TypeError, ValueError): pass
+    v = pd.read_csv(RES/'cpu_repro'/'verdict.csv')
+    for c in ('accuracy', 'lo', 'hi'): v[c].map(add)
+    if (RES/'cpu_repro'/'mask_analysis.csv').exists():
+        m = pd.read_csv(RES/'cpu_repro'/'mask_analysis.csv')
+        for c in ('main', 'alc', 'agree', 'oracle', 'mask changed'): m[c].map(add)
+    for f in RES.glob('digits_aa/*/report.csv'): (100 * pd.read_csv(f).accuracy).map(add)
+    for line in (ROOT/'experiments'/'paper_recipes.tsv').read_text().splitlines():
+        if line and not line.startswith('#'): [add(x) for x in line.split('\t')[2:6]]
+    return nums
+
+
+def results_text() -> dict:
+    "The results prose: README.md's results section and 08_reproduce's findings cells."
+    readme = (ROOT/'README.md').read_text()
+    start = readme.index('## Results')
+    nb = json.loads((ROOT/'nbs'/'08_reproduce.ipynb').read_text())
+    cells = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown']
+    findings = [c for c in cells if c.startswith('## Findings') or c.startswith('## The verdict')]
+    return {'README.md': readme[start:readme.index('\n## ', start + 3) if '\n## ' in readme[start + 3:] else None],
+            '08_reproduce': '\n'.join(findings)}
+
+
+@pytest.mark.skipif(not (RES/'cpu_repro'/'verdict.csv').exists(), reason="no verdict table committed")
+def test_verdict_table_is_the_committed_one():
+    table = (RES/'cpu_repro'/'verdict.md').read_text().strip().splitlines()
+    readme = (ROOT/'README.md').read_text()
+    missing = [l for l in table if l not in readme]
+    assert not missing, missing
+
+
+@pytest.mark.skipif(not (RES/'cpu_repro'/'verdict.csv').exists(), reason="no verdict table committed")
+def test_every_number_of_the_results_text_is_in_a_results_file():
+    known = file_numbers()
+    for where, text in results_text().items():
+        assert text.strip(), where
+        unknown = sorted({n for n in NUM.findall(text) if n not in known})
+        assert not unknown, f"{where} states {unknown}, which no results file holds"
