@@ -5,7 +5,7 @@ example), the sanity checks that expose gradient masking, ε sweeps and plots, r
 
 # %% ../nbs/06_evaluate.ipynb #8cd3bc75
 from __future__ import annotations
-import dataclasses, hashlib, json, math, os, subprocess, time, warnings
+import dataclasses, functools, hashlib, json, math, os, subprocess, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -180,6 +180,8 @@ class EvalSpec(Settings):
     batch_size: int = option(256, "examples per attack batch", lo=1)
     checks: bool = option(True, "run the sanity checks and flag failures", flag='--no-checks', flag_help="skip the sanity checks")
     worst_case: bool = option(True, "add the per-example worst case over all rows", flag_help="no worst-case row")
+    cascade: bool = option(False, "run each attack only on the examples every earlier attack left correct (AutoAttack's way: "
+                           "the worst case for less; each row then counts the examples robust to it and to all before it)")
     budgets: dict = option({}, "per-attack options, e.g. {'autoattack': {'steps': 10}}")
     options: dict = option({}, "options for every attack that takes them (steps, temperature, ...)")
     def check(self): check_budget(self.eps)
@@ -307,6 +309,27 @@ def _split_spec(spec, kw) -> EvalSpec:
     extra = {k: v for k, v in kw.items() if k not in names}
     return spec.replace(options={**spec.options, **extra}) if extra else spec
 
+def _rows(model, x, y, attacks, spec, store, num_classes, hashes, progress) -> list:
+    "One row per attack, each on every example."
+    return [evaluate_attack(model, x, y, name, 0.0 if name == 'clean' else spec.eps, spec.seed, spec.batch_size, progress, store,
+                            num_classes, hashes, **spec.attack_options(name)) for name in tqdm(attacks, desc="attacks", disable=not progress)]
+
+def _cascade_rows(model, x, y, attacks, spec, store, num_classes, hashes, progress) -> list:
+    "One row per attack, each run only on the examples all earlier attacks left correct; a row counts examples robust so far."
+    alive, rows, t0 = torch.ones(len(x), dtype=torch.bool), [], time.perf_counter()
+    for name in tqdm(attacks, desc="attacks (cascade)", disable=not progress):
+        idx = alive.nonzero().squeeze(1)
+        if len(idx):
+            xs, ys = x[idx.to(x.device)], y[idx.to(y.device)]
+            r = evaluate_attack(model, xs, ys, name, 0.0 if name == 'clean' else spec.eps, spec.seed, spec.batch_size, progress, store,
+                                num_classes, (hashes[0], tensor_hash(xs, ys)), **spec.attack_options(name))
+            alive[idx] = torch.tensor([c == '1' for c in r['correct']])
+        else: r = dict(rows[-1], attack=name, protocol=PROTOCOLS[name], time_s=0.0, params='')
+        k = int(alive.sum())
+        rows.append(dict(r, n=len(x), robust=k, accuracy=k / len(x), data_hash=hashes[1], correct="".join("1" if a else "0" for a in alive.tolist()),
+                         params=f"{r['params']}; cascade: run on {len(idx)} examples"))
+    return rows
+
 def _warn_failed(chk):
     if chk is not None and not chk.passed.all():
         warnings.warn(f"{(~chk.passed).sum()} sanity check(s) FAILED ({'; '.join(chk.check[~chk.passed])}): "
@@ -330,12 +353,13 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     if overwrite and out_dir is not None and store is None:  # everything is checked: only now may earlier results go
         for f in _REPORT_FILES: (Path(out_dir) / f).unlink(missing_ok=True)
     hashes, store = (model_hash(model), tensor_hash(x, y)), store or ResultStore(out_dir)
-    rows = [evaluate_attack(model, x, y, name, 0.0 if name == 'clean' else spec.eps, spec.seed, spec.batch_size, progress, store,
-                            num_classes, hashes, **spec.attack_options(name)) for name in tqdm(attacks, desc="attacks", disable=not progress)]
+    run = functools.partial(_cascade_rows if spec.cascade else _rows, model, x, y, spec=spec, store=store, num_classes=num_classes,
+                            hashes=hashes, progress=progress)
+    rows = run(attacks)
     if spec.worst_case and len(rows) > 1: rows.append(worst_case_row(rows))
     df, chk = pd.DataFrame(rows), None
-    if spec.checks:
-        chk = sanity_checks(model, x, y, df, spec, store, hashes, progress)
+    if spec.checks:   # cumulative (cascade) rows are not compared with each other: the checks run their own rows then
+        chk = sanity_checks(model, x, y, None if spec.cascade else df, spec, store, hashes, progress)
         df = _apply_flags(df, chk)
     df.attrs['checks'] = chk
     for k, v in (meta or {}).items(): df[k] = v
