@@ -1,6 +1,7 @@
 """The verdict table of the CPU-scale runs, from their committed reports: accuracy (%) per model and attack with 95%
 Wilson intervals, and the per-example worst case over every attack on the same slice (AutoAttack included when it ran
-on that slice). Writes results/cpu_repro/verdict.csv (every number, with n and interval) and verdict.md (the table
+on that slice), and, where it ran, the cascade's worst case once AutoAttack's whole set on the selector is added
+(`experiments/cascade_eval.sh`). Writes results/cpu_repro/verdict.csv (every number, with n and interval) and verdict.md (the table
 README.md and 08_reproduce show).
 
 Usage: python experiments/verdict_table.py [RESULTS_DIR]"""
@@ -17,7 +18,8 @@ COLUMNS = [  # (column, source directory, attack)
     ('ALC', 'eval', 'alc'), ('BPDA', 'eval', 'bpda'), ('fixed masks, steered', 'eval', 'fixed-mask-steer'),
     ('selector APGD-CE', 'eval', 'selector-apgd-ce'), ('selector APGD-T', 'eval', 'selector-apgd-t'),
     ('FGSM (10k)', 'eval-10k', 'fgsm'), ('PGD-20 (10k)', 'eval-10k', 'pgd20'), ('CW (10k)', 'eval-10k', 'cw'),
-    ('ALC (10k)', 'eval-10k', 'alc'), ('worst case (10k)', 'eval-10k', 'worst-case')]
+    ('ALC (10k)', 'eval-10k', 'alc'), ('worst case (10k)', 'eval-10k', 'worst-case'),
+    ('selector AutoAttack, cascade', 'eval-cascade', 'selector-autoattack')]   # cumulative: robust to every attack of the cascade
 TABLE = ['clean (10k)', 'FGSM paper', 'PGD-20 paper', 'CW paper', 'PGD-20 paper, early stop', 'FGSM', 'PGD-20', 'CW', 'AutoAttack',
          'ALC', 'BPDA', 'selector APGD-CE', 'selector APGD-T']   # the columns of verdict.md (verdict.csv has every one)
 
@@ -50,7 +52,7 @@ def cell(model, column, r):
 def verdict(res: Path) -> pd.DataFrame:
     out = []
     for model, run in RUNS.items():
-        rows = {(sub, r['attack']): r for sub in ('eval', 'eval-aa', 'eval-clean10k', 'eval-10k') for r in report_rows(res/run/sub)}
+        rows = {(sub, r['attack']): r for sub in ('eval', 'eval-aa', 'eval-clean10k', 'eval-10k', 'eval-cascade') for r in report_rows(res/run/sub)}
         main = [r for (sub, a), r in rows.items() if sub == 'eval' and a != 'worst-case']
         for column, sub, attack in COLUMNS:
             if (sub, attack) in rows: out.append(cell(model, column, rows[sub, attack]))
@@ -65,8 +67,9 @@ def verdict(res: Path) -> pd.DataFrame:
 
 
 def markdown(df: pd.DataFrame) -> str:
-    cols = [c for c in TABLE if c in set(df.column)] + ['worst case']
-    t = df.assign(v=[f"{a:.1f}" if c != 'worst case' else f"**{a:.1f}** [{lo:.1f}, {hi:.1f}]"
+    worst = ['worst case'] + [c for c in ('selector AutoAttack, cascade',) if c in set(df.column)]
+    cols = [c for c in TABLE if c in set(df.column)] + worst
+    t = df.assign(v=[f"{a:.1f}" if c not in worst else f"**{a:.1f}** [{lo:.1f}, {hi:.1f}]"
                      for a, lo, hi, c in zip(df.accuracy, df.lo, df.hi, df.column)]).pivot(index='model', columns='column', values='v')
     t = t.reindex(index=[m for m in RUNS if m in t.index], columns=cols).fillna('–')
     lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
