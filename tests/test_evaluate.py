@@ -198,3 +198,17 @@ def test_run_evaluation_from_checkpoint(tmp_path):
     out = tmp_path / 'ckpt_eval'
     assert (out / 'report.md').exists() and (df.checkpoint == str(path)).all() and (df.arch == 'resnet18').all()
     assert df.checkpoint_sha256.iloc[0] and (df.n == 16).all()
+
+
+def test_a_changed_attack_is_recomputed_not_read_back(models, data):
+    "A finished row stored under an earlier version's key is reused only if its attack's parameters are the same."
+    _, _, x, y = data
+    m, store, xs, ys = models['plain'], ResultStore(), x[:16], y[:16]
+    r = evaluate_attack(m, xs, ys, 'pgd20-paper', EPS, steps=2, progress=False, store=store)
+    legacy = ev._row_key(attack='pgd20-paper', eps=repr(EPS), seed=0, n=16, batch_size=256, model=ev.model_hash(m),
+                         data=ev.tensor_hash(xs, ys), kw={'steps': 2})
+    planted = '1' * 16 if r['correct'] != '1' * 16 else '0' * 16
+    store.rows.clear(); store.rows[legacy] = dict(r, params=r['params'].replace('early_stop=False', 'early_stop=True'), correct=planted)
+    assert evaluate_attack(m, xs, ys, 'pgd20-paper', EPS, steps=2, progress=False, store=store)['correct'] == r['correct']
+    store.rows.clear(); store.rows[legacy] = dict(r, correct=planted)     # the same attack: its finished row is reused
+    assert evaluate_attack(m, xs, ys, 'pgd20-paper', EPS, steps=2, progress=False, store=store)['correct'] == planted
