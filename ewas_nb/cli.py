@@ -4,10 +4,11 @@
 
 # %% ../nbs/07_cli.ipynb #75b70542
 from __future__ import annotations
-import argparse, datetime, functools, json, os, sys, time
+import argparse, datetime, functools, json, os, shlex, sys, time
 from pathlib import Path
-from .runs import add_arguments, from_args, check_device, check_out_dir, eps_str, load_checkpoint, set_threads, atomic_write
-from .data import dataset_info
+from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check_device, check_out_dir, eps_str, from_args,
+                          interruptible, load_checkpoint, same_run, set_threads)
+from .data import get_dataset
 from .train import TrainConfig, run_training, stored_config
 from .evaluate import EvalSpec, run_evaluation, compare_models, plot_comparison, table_markdown, test_slice, _slug
 
@@ -17,6 +18,7 @@ __all__ = ['USER_ERRORS', 'DEMO_ATTACKS', 'DEMO_ADAPTIVE', 'PAPER_ROWS', 'DEMO_T
 
 # %% ../nbs/07_cli.ipynb #3bd89784
 USER_ERRORS = (ValueError, FileNotFoundError, FileExistsError, PermissionError)
+_KEPT = {}   # what an interrupted command keeps and how to continue it (set by the command once it knows)
 
 class Parser(argparse.ArgumentParser):
     "An argparse parser whose usage errors are one `error: ...` line on stderr and exit status 2."
@@ -25,14 +27,39 @@ class Parser(argparse.ArgumentParser):
         sys.exit(2)
 
 def command(f):
-    "A console script `f(argv=None) -> int`: a user error becomes one `error: ...` line on stderr and exit status 2."
+    """A console script `f(argv=None) -> int`: a user error is one `error: ...` line and status 2, a storage fault one line and
+    status 1; SIGINT/SIGTERM end it at a safe point with one line on what was kept and how to continue (status 130/143)."""
     @functools.wraps(f)
     def _f(argv=None):
-        try: return f(argv)
+        _KEPT.clear()
+        try:
+            with interruptible(): return f(argv)
+        except Interrupted as e:
+            print(f"interrupted ({e}): {_KEPT['say']() if 'say' in _KEPT else 'nothing was written'}", file=sys.stderr)
+            return e.status
+        except StorageError as e: print(f"error: {e.strerror}", file=sys.stderr); return 1
         except USER_ERRORS as e:
             print(f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}", file=sys.stderr)
             return 2
     return _f
+
+def _at_least(lo:int, name:str):
+    "An argparse type: an integer >= `lo` (one-line error otherwise)."
+    def _t(v):
+        try: i = int(v)
+        except ValueError: i = None
+        if i is None or i < lo: raise argparse.ArgumentTypeError(f"{name} must be an integer >= {lo}, got {v!r}")
+        return i
+    return _t
+
+def _given(parser, argv) -> set:
+    "The destinations of the options `argv` names itself (not left at their defaults)."
+    saved = [(a, a.default) for a in parser._actions]
+    try:
+        for a, _ in saved: a.default = argparse.SUPPRESS
+        return set(vars(parser.parse_args(argv)))
+    finally:
+        for a, d in saved: a.default = d
 
 def _parser(prog, doc, **kw) -> Parser:
     return Parser(prog=prog, description=doc, formatter_class=functools.partial(argparse.HelpFormatter, width=118), **kw)
@@ -47,29 +74,42 @@ def _train_parser() -> Parser:
     p.add_argument('--ewas', action='store_true', help="shortcut for --defense ewas")
     p.add_argument('--resume', action='store_true', help="continue the run in --out with its stored options (--epochs may extend it)")
     p.add_argument('--overwrite', action='store_true', help="replace an existing run in --out")
-    p.add_argument('--threads', type=int, default=None, help="torch CPU threads (default: half the cores)")
+    p.add_argument('--threads', type=_at_least(1, 'threads'), default=None, help="torch CPU threads (default: half the cores)")
     return p
 
-def _resumed(a, cfg) -> TrainConfig:
-    "With --resume of a run that has a last.pt: its stored config, with this call's way of running (and --epochs)."
-    last = Path(cfg.out)/'last.pt'
-    if not (a.resume and last.exists()): return cfg
-    keep = dict(out=cfg.out, device=cfg.device, workers=cfg.workers, progress=cfg.progress, **({'epochs': a.epochs} if a.epochs else {}))
-    cfg = stored_config(load_checkpoint(last, map_location='cpu')).replace(**keep)
+def _resumed(a, cfg, given) -> TrainConfig:
+    "With --resume: the run's stored config, with this call's way of running (and --epochs); options that differ are refused."
+    if not a.resume or not (last := Path(cfg.out)/'last.pt').exists(): return cfg
+    stored = stored_config(load_checkpoint(last, map_location='cpu'))
+    asked = {k: getattr(cfg, k) for k in given if k in stored.identity() and k != 'epochs'}
+    same_run(f"the run in {cfg.out}", stored.to_json(), asked, "--resume continues a run with its own settings: drop those options, "
+             "or start a new run in another --out")
+    keep = dict(out=cfg.out, device=cfg.device, workers=cfg.workers, progress=cfg.progress, **({'epochs': a.epochs} if a.epochs is not None else {}))
+    cfg = stored.replace(**keep)
     print(f"resuming {cfg.out} with its stored options ({cfg.method}, defense {cfg.defense}, {cfg.epochs} epochs)", file=sys.stderr)
     return cfg
+
+def _epochs_kept(out) -> str:
+    "What an interrupted training run keeps, and the command that continues it."
+    m = Path(out)/'metrics.json'
+    done = len(json.loads(m.read_text())) if m.exists() else 0
+    if not done: return f"no epoch had finished, nothing was kept in {out}; run the same command again to start"
+    return f"{out} keeps {done} finished epoch(s) (last.pt); continue with: ewas-train --out {shlex.quote(str(out))} --resume"
 
 @command
 def train(argv=None) -> int:
     "`ewas-train`: validate every option, then train one model with `train.run_training`."
-    a = _train_parser().parse_args(argv)
+    p = _train_parser()
+    a = p.parse_args(argv)
     if a.ewas and a.defense not in ('none', 'ewas'): raise ValueError(f"--ewas contradicts --defense {a.defense}")
-    if a.threads is not None and a.threads < 1: raise ValueError(f"threads must be an integer >= 1, got {a.threads}")
-    cfg = from_args(TrainConfig, a, defense='ewas' if a.ewas else a.defense, epochs=a.epochs or TrainConfig.epochs)
+    cfg = from_args(TrainConfig, a, defense='ewas' if a.ewas else a.defense, epochs=TrainConfig.epochs if a.epochs is None else a.epochs)
     if a.resume and cfg.out is None: raise ValueError("--resume needs --out, the run directory to continue")
-    cfg = _resumed(a, cfg)
+    check_out_dir(cfg.out, a.resume, a.overwrite, needs=('last.pt',))   # before the stored config is read
+    given = _given(p, argv if argv is not None else sys.argv[1:]) | ({'defense'} if a.ewas else set())
+    cfg = _resumed(a, cfg, given)
     if cfg.out is None: cfg = cfg.replace(out=f"runs/{cfg.method}-{cfg.defense}-{cfg.arch}-{_stamp()}")
     set_threads(a.threads)
+    _KEPT['say'] = lambda: _epochs_kept(cfg.out)
     model, df = run_training(cfg, resume=a.resume, overwrite=a.overwrite)
     if _main() and len(df):
         print(df.drop(columns='time_s').tail(5).to_string(index=False, float_format='%.4f'))
@@ -81,25 +121,37 @@ def _eval_parser() -> Parser:
     p = _parser('ewas-eval', "Evaluate a checkpoint's robustness (clean, FGSM, PGD, CW, AutoAttack, adaptive attacks) and write a report.")
     p.add_argument('checkpoint', help="a checkpoint written by ewas-train (last.pt or best.pt)")
     add_arguments(p, EvalSpec)
+    p.add_argument('--dataset', default=None, help="data set to evaluate on (default: the checkpoint's)")
+    p.add_argument('--data-dir', default=None, help="its directory, e.g. YOUR_IMAGEFOLDER (default: the checkpoint's)")
     p.add_argument('--out', default=None, help="report directory (default: <checkpoint>_eval beside it)")
     p.add_argument('--device', default=None, help="cpu, cuda (default: cuda if available)")
-    p.add_argument('--threads', type=int, default=None, help="torch CPU threads (default: half the cores)")
-    p.add_argument('--resume', action='store_true', help="continue an interrupted evaluation in --out (finished rows are kept)")
+    p.add_argument('--threads', type=_at_least(1, 'threads'), default=None, help="torch CPU threads (default: half the cores)")
+    p.add_argument('--resume', action='store_true', help="continue the evaluation in --out (finished rows are kept; attacks may be added)")
     p.add_argument('--overwrite', action='store_true', help="replace an existing report directory")
     return p
+
+def _rows_kept(out, argv) -> str:
+    "What an interrupted evaluation keeps, and the command that continues it."
+    count = lambda f: len((Path(out)/f).read_text().splitlines()) if (Path(out)/f).exists() else 0
+    again = ['ewas-eval', *[v for v in argv if v != '--overwrite'], *([] if '--resume' in argv else ['--resume'])]
+    return (f"{out} keeps {count('rows.jsonl')} finished row(s) and {count('batches.jsonl')} finished batch(es); "
+            f"continue with: {shlex.join(again)}")
 
 @command
 def evaluate(argv=None) -> int:
     "`ewas-eval`: validate every option, then write the robustness report of a checkpoint with `evaluate.run_evaluation`."
+    argv = list(sys.argv[1:] if argv is None else argv)
     a = _eval_parser().parse_args(argv)
-    ck = Path(a.checkpoint)
+    spec, _, ck = from_args(EvalSpec, a), check_device(a.device), Path(a.checkpoint)   # options first, then files
     if not ck.is_file(): raise FileNotFoundError(f"checkpoint not found: {ck}")
-    spec, _ = from_args(EvalSpec, a), check_device(a.device)
     out = Path(a.out) if a.out else ck.parent/f'{ck.stem}_eval'
-    check_out_dir(out, resume=a.resume, overwrite=a.overwrite)
+    check_out_dir(out, resume=a.resume, overwrite=a.overwrite, needs=('evaluation.json', 'report.json', 'rows.jsonl', 'batches.jsonl'))
+    if a.data_dir is not None and not Path(a.data_dir).is_dir(): raise ValueError(f"data directory not found: {a.data_dir}")
     set_threads(a.threads)
+    _KEPT['say'] = lambda: _rows_kept(out, argv)
     # --overwrite: the old report goes only once the model and data are loaded and checked (run_evaluation)
-    run_evaluation(str(ck), spec, out_dir=out, device=a.device, progress=True, overwrite=a.overwrite)
+    run_evaluation(str(ck), spec, out_dir=out, device=a.device, progress=True, overwrite=a.overwrite, dataset=a.dataset,
+                   data_dir=None if a.data_dir is None else os.path.abspath(a.data_dir))
     print(f"report: {out}")
     return 0
 
@@ -108,26 +160,26 @@ DEMO_ATTACKS = ('clean', 'fgsm', 'pgd20', 'cw')
 DEMO_ADAPTIVE = ('alc', 'alc-ce', 'bpda')  # the cheap adaptive attacks (fixed-mask tries every class: slow)
 PAPER_ROWS = {'AT': 'none', 'AT+EWAS': 'ewas'}
 DEMO_TRAIN = dict(epochs=8, width=0.125, size=None, method='pgd', lam=0.1, eps=8/255, alpha=4/255, steps=3, batch=128, lr=0.1,
-                  train_subset=None, seed=0, device=None, progress=True)   # `TrainConfig` fields the demo exposes, its defaults
+                  train_subset=None, seed=0, skip_bad_images=False, device=None, progress=True)   # `TrainConfig` fields the demo exposes
 
 def _demo_parser() -> Parser:
     p = _parser('ewas-demo', "Offline demo: train AT and AT+EWAS (small ResNet-18), evaluate both, print and save the comparison.")
     p.add_argument('--data-dir', default=None, help="an ImageFolder (train/ and test/); default: the offline digits")
     p.add_argument('--out', default=None, help="run directory (default runs/demo-<time>; an existing one is never overwritten)")
     add_arguments(p, TrainConfig, only=DEMO_TRAIN, defaults=DEMO_TRAIN)
-    p.add_argument('--n-eval', type=int, default=None, help="test examples evaluated (default: 360 = all of digits' test split, 500 otherwise)")
+    p.add_argument('--n-eval', type=_at_least(1, 'n_eval'), default=None, help="test examples evaluated (default: 360 = all of digits' test split, 500 otherwise)")
     p.add_argument('--attacks', default=','.join(DEMO_ATTACKS), help="comma-separated attacks for both models")
     p.add_argument('--adaptive', default=','.join(DEMO_ADAPTIVE), help="adaptive attacks, for the model they apply to ('' for none)")
     p.add_argument('--checks', action='store_true', help="also run the evaluation's sanity checks (about a minute more per model)")
-    p.add_argument('--threads', type=int, default=None, help="torch CPU threads (default: half the cores)")
+    p.add_argument('--threads', type=_at_least(1, 'threads'), default=None, help="torch CPU threads (default: half the cores)")
     return p
 
 def _demo_configs(a) -> dict:
     "The two training configs of the demo (checked), by row name."
     dataset = 'folder' if a.data_dir else 'digits'
     base = from_args(TrainConfig, a, dataset=dataset, data_dir=a.data_dir, arch='resnet18', augment=dataset != 'digits', val_n=200,
-                     val_steps=5, size=a.size or (16 if dataset == 'digits' else None),
-                     train_subset=a.train_subset or (2000 if dataset == 'folder' else None))
+                     val_steps=5, size=a.size if a.size is not None else 16 if dataset == 'digits' else None,
+                     train_subset=a.train_subset if a.train_subset is not None else 2000 if dataset == 'folder' else None)
     return {name: base.replace(defense=d) for name, d in PAPER_ROWS.items()}
 
 # %% ../nbs/07_cli.ipynb #9c24e9db
@@ -140,8 +192,9 @@ def demo(argv=None) -> int:
     spec = EvalSpec(eps=c.eps, seed=c.seed, attacks=a.attacks, checks=a.checks)   # checks the attack names
     adaptive = EvalSpec(attacks=a.adaptive).attacks
     if not spec.attacks: raise ValueError("--attacks names no attack")
-    if a.n_eval is not None and a.n_eval < 1: raise ValueError(f"n_eval must be >= 1, got {a.n_eval}")
-    dataset_info(c.dataset, c.data_dir, **({'size': c.size} if c.size else {}))  # an empty or unreadable folder fails here
+    # every image is read (and cached) before anything is written: a bad one stops the demo here, not after training
+    get_dataset(c.dataset, c.data_dir, train=True, download=False, size=c.size, skip_bad=c.skip_bad_images)
+    x, y = test_slice(c.dataset, c.data_dir, a.n_eval or (360 if c.dataset == 'digits' else 500), c.seed, c.size, c.skip_bad_images)
     run = Path(a.out or f'runs/demo-{_stamp()}')
     if run.exists(): raise FileExistsError(f"run directory {run} exists; the demo never overwrites one: pick another --out")
     check_out_dir(run)
@@ -149,6 +202,7 @@ def demo(argv=None) -> int:
     set_threads(a.threads)
     t_start = time.time()
     run.mkdir(parents=True)
+    _KEPT['say'] = lambda: f"{run} keeps what had finished (*/last.pt); the demo does not resume: run it again with another --out"
     print(f"ewas-demo: {c.dataset}{' ' + c.data_dir if c.data_dir else ''}, ResNet-18 x{c.width:g}, {c.method} {c.steps} steps, "
           f"eps {eps_str(c.eps)}, {c.epochs} epochs per model -> {run}", file=sys.stderr)
     models, curves = {}, {}
@@ -157,7 +211,6 @@ def demo(argv=None) -> int:
         models[name], curves[name] = run_training(cfg.replace(out=str(run/_slug(name))))
         print(f"  trained {name} in {time.time() - t0:.0f} s: held-out clean {curves[name].val_clean_acc.iloc[-1]:.3f}, "
               f"PGD-{cfg.val_steps} {curves[name].val_pgd_acc.iloc[-1]:.3f}", file=sys.stderr)
-    x, y = test_slice(c.dataset, c.data_dir, a.n_eval or (360 if c.dataset == 'digits' else 500), c.seed, c.size)
     t0 = time.time()
     table, reports = compare_models(models, x, y, spec.attacks, adaptive, spec, out_dir=run)
     print(f"  evaluated both in {time.time() - t0:.0f} s", file=sys.stderr)

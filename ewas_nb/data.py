@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools, hashlib, json, os, warnings
 from pathlib import Path
 import numpy as np, torch, torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 from .runs import save_checkpoint
 
@@ -154,22 +155,56 @@ def split_dir(root, train:bool=True) -> Path:
 
 # %% ../nbs/03_data.ipynb #baabd4ee
 def _decode_pil(path, channels):
-    from PIL import Image
     with Image.open(path) as im: a = np.asarray(im.convert('RGB' if channels == 3 else 'L'))
     return torch.from_numpy(a.copy()).view(a.shape[0], a.shape[1], -1).permute(2, 0, 1)
 
-def decode_images(paths, channels:int=3) -> list:
-    "Image files as uint8 tensors (channels, H, W): torchvision's decoders (~3x faster than PIL), PIL for other formats."
+def _decoder(channels):
+    "A function: image file -> uint8 tensor (channels, H, W); torchvision's decoders (~3x faster than PIL), PIL for other formats."
     try: from torchvision.io import decode_image, ImageReadMode
-    except ImportError: return [_decode_pil(p, channels) for p in paths]
-    mode, out = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY, []
+    except ImportError: return lambda p: _decode_pil(p, channels)
+    mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
+    def decode(p):
+        data = Path(p).read_bytes()
+        if not data: raise ValueError("empty file")
+        try: return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=mode)
+        except RuntimeError: return _decode_pil(p, channels)  # bmp, tiff, ...; for a broken file PIL says what is wrong
+    return decode
+
+# %% ../nbs/03_data.ipynb #f3c0ff66
+def _why(e:Exception) -> str:
+    "A short one-line reason why an image file could not be read."
+    msg = str(e).splitlines()[0] if str(e) else ''
+    if isinstance(e, UnidentifiedImageError): return "cannot identify image"
+    if 'truncated' in msg.lower(): return "truncated"
+    if isinstance(e, OSError) and e.strerror: return e.strerror.lower()
+    return msg[:60] or type(e).__name__
+
+# %% ../nbs/03_data.ipynb #a8ad3e83
+def _read_images(paths, channels, root=None):
+    "(tensors of the readable files, their indices in `paths`, 'name (why)' of each unreadable one)."
+    decode, out, kept, bad = _decoder(channels), [], [], []
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)  # torchvision >= 0.29 points to torchcodec; still works
-        for p in paths:
-            with open(p, 'rb') as f: data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)
-            try: out.append(decode_image(data, mode=mode))
-            except RuntimeError: out.append(_decode_pil(p, channels))  # bmp, tiff, ...
-    return out
+        for i, p in enumerate(paths):
+            try: out.append(decode(p)); kept.append(i)
+            except Exception as e: bad.append(f"{os.path.relpath(p, root) if root else p} ({_why(e)})")
+    return out, kept, bad
+
+def _report_bad(bad, root, skip_bad):
+    "Raise (or with `skip_bad` warn) one line naming the unreadable files `bad` ('name (why)' each)."
+    what = f"{len(bad)} unreadable image(s){f' in {root}' if root else ''}: {', '.join(bad)}"
+    if not skip_bad: raise ValueError(f"{what}; fix or remove them, or pass --skip-bad-images to leave them out")
+    warnings.warn(f"skipped {what}", stacklevel=3)
+
+# %% ../nbs/03_data.ipynb #d99aca05
+def decode_images(paths,                # image files
+                  channels:int=3,       # 3 (RGB) or 1 (grey)
+                  skip_bad:bool=False,  # leave unreadable files out (one warning) instead of raising
+                  root=None) -> tuple:  # the folder that names files in messages (None: full paths)
+    "(uint8 tensors (channels, H, W) of the readable files, their indices in `paths`); unreadable ones: one ValueError naming them all, or one warning."
+    out, kept, bad = _read_images(paths, channels, root)
+    if bad: _report_bad(bad, root, skip_bad)
+    return out, kept
 
 # %% ../nbs/03_data.ipynb #fd2b4db4
 def _folder_samples(d):
@@ -181,30 +216,49 @@ def _folder_samples(d):
     except FileNotFoundError as e: raise FileNotFoundError(f"no images in {d}: {str(e).splitlines()[0]}") from None
     return classes, samples
 
-# %% ../nbs/03_data.ipynb #f7656eeb
-def load_folder_tensors(root,               # ImageFolder tree, see `split_dir`
-                        train:bool=True,    # which split
-                        size:int=None,      # resize to size x size; None: keep (all images must share one size)
-                        channels:int=3,     # 3 (RGB) or 1 (grey)
-                        cache:bool=True):   # read/write the decoded tensors under `cache_dir()`
-    "An ImageFolder split as (uint8 images (N, C, H, W), labels, class names), decoded once and cached."
-    if channels not in (1, 3): raise ValueError(f"channels must be 1 or 3, got {channels}")
-    if size is not None and int(size) < 1: raise ValueError(f"size must be a positive integer, got {size}")
-    d = split_dir(root, train).resolve()
-    classes, samples = _folder_samples(d)
-    files = [(os.path.relpath(p, d), *(lambda s: (s.st_size, s.st_mtime_ns))(os.stat(p)), t) for p, t in samples]
-    key = hashlib.sha1(json.dumps([1, str(d), size, channels, files]).encode()).hexdigest()[:20]
-    path = cache_dir() / f"folder-{d.parent.name}-{d.name}-{key}.pt"
-    if cache and (c := _load_cache(path)) is not None: return c['images'], c['targets'], c['classes']
-    imgs = decode_images([p for p, _ in samples], channels)
+# %% ../nbs/03_data.ipynb #f495462b
+def _check_classes(d, classes, targets):
+    "Refuse, in one line, a data set at `d` whose images are of fewer than two of `classes` (targets: their labels)."
+    have = sorted({classes[int(t)] for t in targets})
+    if not have: raise ValueError(f"{d} has no readable images; a classifier needs images of at least two classes")
+    if len(have) < 2: raise ValueError(f"{d} has images of only 1 class ({have[0]}); a classifier needs at least two")
+
+# %% ../nbs/03_data.ipynb #8bdff237
+def _decode_folder(d, classes, samples, size, channels, skip_bad):
+    "(images (N, C, H, W), labels, unreadable files) of the (path, label) `samples` of folder `d`, resized to `size`."
+    imgs, kept, bad = _read_images([p for p, _ in samples], channels, d)
+    if bad: _report_bad(bad, d, skip_bad)
+    targets = torch.tensor([samples[k][1] for k in kept], dtype=torch.long)
+    _check_classes(d, classes, targets)
     if size is not None:
         from torchvision.transforms.v2.functional import resize
         imgs = [i if i.shape[1:] == (size, size) else resize(i, [size, size], antialias=True) for i in imgs]
     shapes = sorted({tuple(i.shape[1:]) for i in imgs})
     if len(shapes) > 1: raise ValueError(f"images in {d} differ in size ({', '.join('x'.join(map(str, s)) for s in shapes[:3])}, ...); pass size=N to resize them")
-    images, targets = torch.stack(imgs), torch.tensor([t for _, t in samples], dtype=torch.long)
+    return torch.stack(imgs), targets, bad
+
+# %% ../nbs/03_data.ipynb #f7656eeb
+def load_folder_tensors(root,               # ImageFolder tree, see `split_dir`
+                        train:bool=True,    # which split
+                        size:int=None,      # resize to size x size; None: keep (all images must share one size)
+                        channels:int=3,     # 3 (RGB) or 1 (grey)
+                        cache:bool=True,    # read/write the decoded tensors under `cache_dir()`
+                        skip_bad:bool=False): # leave unreadable images out (one warning) instead of raising
+    "An ImageFolder split as (uint8 images (N, C, H, W), labels, class names), decoded once and cached."
+    if channels not in (1, 3): raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if size is not None and int(size) < 1: raise ValueError(f"size must be a positive integer, got {size}")
+    d = split_dir(root, train).resolve()
+    classes, samples = _folder_samples(d)
+    _check_classes(d, classes, [t for _, t in samples])
+    files = [(os.path.relpath(p, d), *(lambda s: (s.st_size, s.st_mtime_ns))(os.stat(p)), t) for p, t in samples]
+    key = hashlib.sha1(json.dumps([2, str(d), size, channels, bool(skip_bad), files]).encode()).hexdigest()[:20]
+    path = cache_dir() / f"folder-{d.parent.name}-{d.name}-{key}.pt"
+    if cache and (c := _load_cache(path)) is not None:
+        if c.get('bad'): _report_bad(c['bad'], d, skip_bad=True)
+        return c['images'], c['targets'], c['classes']
+    images, targets, bad = _decode_folder(d, classes, samples, size, channels, skip_bad)
     if cache:
-        try: save_checkpoint(path, dict(images=images, targets=targets, classes=classes))
+        try: save_checkpoint(path, dict(images=images, targets=targets, classes=classes, bad=bad))
         except OSError as e: warnings.warn(f"could not write the data cache {path}: {e}")
     return images, targets, classes
 
@@ -224,7 +278,7 @@ def _folder(root=None, train=True, download=True, **kw):
 
 DATASETS = {  # name -> (loader(root, train, download, **options) -> (images, targets, classes), flip by default, options)
     'digits': (_digits, False, ('size', 'channels')), 'cifar10': (_cifar10, True, ()),
-    'svhn': (_svhn, False, ()), 'folder': (_folder, True, ('size', 'channels', 'cache'))}
+    'svhn': (_svhn, False, ()), 'folder': (_folder, True, ('size', 'channels', 'cache', 'skip_bad'))}
 
 # %% ../nbs/03_data.ipynb #a883c91b
 def _resolve(name, root, kw):
@@ -233,7 +287,7 @@ def _resolve(name, root, kw):
     load, flip, takes = DATASETS[name]
     if name in ('cifar10', 'svhn') and root is not None and _is_image_folder(root, CIFAR10_CLASSES if name == 'cifar10' else DIGIT_CLASSES):
         load, _, takes = DATASETS['folder']
-    kw = {k: v for k, v in kw.items() if v is not None}
+    kw = {k: v for k, v in kw.items() if v is not None and (k, v) != ('skip_bad', False)}  # None, and skipping nothing: defaults
     if not takes: kw = {k: v for k, v in kw.items() if (k, v) not in (('size', 32), ('channels', 3))}  # no-ops
     bad = [k for k in kw if k not in takes]
     if bad: raise ValueError(f"dataset {name!r} takes no option {', '.join(f'{k}={kw[k]!r}' for k in bad)}; it takes: {', '.join(takes) or 'none (3x32x32 images)'}")
@@ -245,23 +299,34 @@ def get_dataset(name:str,           # 'digits', 'cifar10', 'svhn' or 'folder'
                 augment:bool=False, # random crop (+ flip) per item from torch's global RNG (loaders augment per batch instead)
                 download:bool=True, # download CIFAR-10/SVHN if missing (needs a network)
                 flip:bool=None,     # horizontal flips when augmenting; None: the data set's default
-                **kw) -> ImageTensorDataset: # options (None: default): size, channels (digits, folder), cache (folder)
+                **kw) -> ImageTensorDataset: # options (None: default): size, channels (digits, folder), cache, skip_bad (folder)
     "Data set `name` as an `ImageTensorDataset` of (float image in [0, 1] (C, H, W), int label)."
     load, flip_default, kw = _resolve(name, root, kw)
     images, targets, classes = load(root, train, download, **kw)
     return ImageTensorDataset(images, targets, classes, augment=augment, flip=flip_default if flip is None else flip)
 
+# %% ../nbs/03_data.ipynb #c9c98dfc
+def _image_size(d, classes, samples, channels, skip_bad):
+    "(H, W) of a folder's images, from the first file whose header PIL reads; none: what loading the folder says."
+    for p, _ in samples:
+        try:
+            with Image.open(p) as im: return im.size[::-1]
+        except Exception: pass
+    return tuple(_decode_folder(d, classes, samples, None, channels, skip_bad)[0].shape[2:])
+
 # %% ../nbs/03_data.ipynb #842a65f3
 def dataset_info(name:str, root=None, train:bool=True, **kw) -> dict:
-    "`dict(num_classes, input_size, classes)` of data set `name` (folders: from the class folders and the first image)."
+    "`dict(num_classes, input_size, classes)` of data set `name` (folders: from the class folders and the first readable image header)."
     load, _, kw = _resolve(name, root, kw)
     if load is _digits: size, channels, classes = kw.get('size', 32), kw.get('channels', 3), DIGIT_CLASSES
     elif load in (_cifar10, _svhn): size, channels, classes = 32, 3, CIFAR10_CLASSES if load is _cifar10 else DIGIT_CLASSES
     else:
         if root is None: raise ValueError("dataset 'folder' needs a root: --data-dir YOUR_IMAGEFOLDER (with train/ and test/)")
-        classes, samples = _folder_samples(split_dir(root, train))
+        d = split_dir(root, train).resolve()
+        classes, samples = _folder_samples(d)
+        _check_classes(d, classes, [t for _, t in samples])
         channels = kw.get('channels', 3)
-        size = kw.get('size') or tuple(decode_images([samples[0][0]], channels)[0].shape[1:])
+        size = kw.get('size') or _image_size(d, classes, samples, channels, kw.get('skip_bad', False))
     hw = size if isinstance(size, tuple) else (size, size)
     return dict(num_classes=len(classes), input_size=(channels, *hw), classes=list(classes))
 

@@ -5,7 +5,7 @@ example), the sanity checks that expose gradient masking, ε sweeps and plots, r
 
 # %% ../nbs/06_evaluate.ipynb #8cd3bc75
 from __future__ import annotations
-import dataclasses, functools, hashlib, json, math, os, subprocess, time, warnings
+import contextlib, dataclasses, functools, hashlib, json, math, os, subprocess, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -13,8 +13,8 @@ import torchattacks
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
-from .runs import (Settings, option, atomic_write, check_budget, check_device, check_inputs, check_writable, eps_str,
-                          eval_mode, model_device, tune_cpu_allocator)
+from .runs import (Settings, option, atomic_write, check_budget, check_device, check_inputs, check_writable, critical, eps_str,
+                          eval_mode, model_device, run_lock, same_run, storage_error, tune_cpu_allocator)
 from .data import get_dataset, take
 from .baselines import load_model
 from .attacks import ATTACKS, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
@@ -63,12 +63,18 @@ class ResultStore:
         return out
     def _append(self, name, rec):
         if self.dir is None: return
-        p = self.dir / name
-        with open(p, 'ab') as f:
-            if f.tell():  # a line cut off by an interruption gets its own line
-                with open(p, 'rb') as r: r.seek(-1, 2); cut = r.read(1) != b"\n"
-                if cut: f.write(b"\n")
-            f.write((json.dumps(rec) + "\n").encode()); f.flush(); os.fsync(f.fileno())
+        p, line = self.dir / name, (json.dumps(rec) + "\n").encode()
+        with critical():   # a signal waits for the line; a failed write leaves the file as it was
+            try:
+                with open(p, 'ab') as f:
+                    size = f.tell()
+                    if size:   # a line cut off by an interruption gets its own line
+                        with open(p, 'rb') as r: r.seek(-1, 2); line = (b"" if r.read(1) == b"\n" else b"\n") + line
+                    try: f.write(line); f.flush(); os.fsync(f.fileno())
+                    except OSError:
+                        with contextlib.suppress(OSError): os.ftruncate(f.fileno(), size)
+                        raise
+            except OSError as e: raise storage_error(p, e) from None
     def add_batch(self, key, start, rec):
         rec = dict(rec, key=key, start=start)
         self.batches.setdefault(key, {})[start] = rec
@@ -173,6 +179,7 @@ class EvalSpec(Settings):
     eps: float = option(8/255, "L-inf radius (a number or a fraction)", kind='number')
     n: int = option(500, "number of test examples (a fixed seeded slice)", lo=1)
     seed: int = option(0, "seed of the test slice and of random starts")
+    skip_bad_images: bool = option(False, "leave unreadable test images out, with a warning naming them (default: stop and name them)")
     attacks: list = option(None, "comma-separated attack names (default: those of --protocol)", kind='names', choices=lambda: list(ATTACKS))
     protocol: str = option('standard', "standard (clean, FGSM, PGD-20, CW, AutoAttack), paper, or both", choices=lambda: list(PROTOCOL_ATTACKS))
     adaptive: bool = option(True, "add the adaptive attacks that apply to the model's defence",
@@ -292,7 +299,34 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     return pd.DataFrame(out)
 
 # %% ../nbs/06_evaluate.ipynb #eebb163d
-_REPORT_FILES = ('rows.jsonl', 'batches.jsonl', 'report.md', 'report.csv', 'report.json')
+_REPORT_FILES = ('rows.jsonl', 'batches.jsonl', 'report.md', 'report.csv', 'report.json', 'evaluation.json')
+_OTHER = "pass --overwrite to replace it, or pick another --out"
+
+def _identity(spec, attacks, hashes, n) -> dict:
+    "What an evaluation computes (its report directory's evaluation.json): model, data, budget and attacks."
+    d = dict(model_hash=hashes[0], data_hash=hashes[1], n=n, eps=spec.eps, seed=spec.seed, batch_size=spec.batch_size, attacks=list(attacks),
+             cascade=spec.cascade, checks=spec.checks, worst_case=spec.worst_case, budgets=spec.budgets, options=spec.options,
+             version=__version__)
+    return json.loads(json.dumps(d, default=str))
+
+def _stored_identity(d) -> dict|None:
+    "The identity recorded in report directory `d` (for reports of earlier versions: what their report.json says)."
+    if (d/'evaluation.json').exists(): return json.loads((d/'evaluation.json').read_text())
+    if not (d/'report.json').exists(): return None
+    rows = [r for r in json.loads((d/'report.json').read_text())['rows'] if r['attack'] != 'worst-case']
+    return dict(model_hash=rows[0]['model_hash'], data_hash=rows[0]['data_hash'], n=rows[0]['n'], seed=rows[0]['seed'],
+                attacks=[r['attack'] for r in rows]) if rows else None
+
+def _claim(d, ident:dict, overwrite:bool):
+    "Make `d` the report directory of evaluation `ident`: another evaluation's is refused (replaced with `overwrite`); rows may be added, never dropped."
+    d = Path(d)
+    if overwrite:
+        for f in _REPORT_FILES: (d/f).unlink(missing_ok=True)
+    elif (old := _stored_identity(d)) is not None:
+        same_run(f"the evaluation in {d}", old, {k: v for k, v in ident.items() if k in old and k not in ('attacks', 'version')}, _OTHER)
+        if dropped := [a for a in old['attacks'] if a not in ident['attacks']]:
+            raise ValueError(f"the evaluation in {d} has rows this call would drop ({', '.join(dropped)}); ask for them too, or {_OTHER}")
+    atomic_write(d/'evaluation.json', json.dumps(ident, indent=1))
 
 def _apply_flags(df, checks):
     df = df.copy()
@@ -350,9 +384,15 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     spec = _split_spec(spec, kw)
     num_classes = check_inputs(model, x, y)
     attacks = EvalSpec(attacks=list(attacks)).attacks if attacks is not None else spec.attack_names(model)
-    if overwrite and out_dir is not None and store is None:  # everything is checked: only now may earlier results go
-        for f in _REPORT_FILES: (Path(out_dir) / f).unlink(missing_ok=True)
-    hashes, store = (model_hash(model), tensor_hash(x, y)), store or ResultStore(out_dir)
+    hashes = (model_hash(model), tensor_hash(x, y))
+    report = functools.partial(_report, model, x, y, attacks, spec, num_classes=num_classes, hashes=hashes, meta=meta, out_dir=out_dir,
+                               progress=progress, verbose=verbose)
+    if out_dir is None or store is not None: return report(store or ResultStore(out_dir))
+    with run_lock(out_dir, 'report directory'):  # one writer; everything is checked: only now may earlier results go
+        _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)
+        return report(ResultStore(out_dir))
+
+def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, out_dir, progress, verbose) -> pd.DataFrame:
     run = functools.partial(_cascade_rows if spec.cascade else _rows, model, x, y, spec=spec, store=store, num_classes=num_classes,
                             hashes=hashes, progress=progress)
     rows = run(attacks)
@@ -454,9 +494,10 @@ def _git_commit() -> str:
         return r.stdout.strip() if r.returncode == 0 else ''
     except Exception: return ''
 
-def test_slice(dataset:str, data_dir=None, n:int=None, seed:int=0, size:int=None) -> tuple:
+def test_slice(dataset:str, data_dir=None, n:int=None, seed:int=0, size:int=None,
+               skip_bad:bool=False) -> tuple:   # leave unreadable images out (with a warning) instead of stopping
     "A fixed seeded slice of `n` test examples (all: None) of a data set, as tensors (x, y)."
-    ds = get_dataset(dataset, data_dir, train=False, download=False, **({'size': size} if size else {}))
+    ds = get_dataset(dataset, data_dir, train=False, download=False, size=size, skip_bad=skip_bad)
     return take(ds, None if n is None else min(n, len(ds)), seed=seed)
 
 def _model_and_meta(checkpoint, model, config, device):
@@ -494,7 +535,7 @@ def run_evaluation(checkpoint=None,          # path of a checkpoint written by `
     dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
     if data is not None: x, y = data[0][:spec.n], data[1][:spec.n]
     elif dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
-    else: x, y = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'))
+    else: x, y = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), spec.skip_bad_images)
     if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `runs.tune_cpu_allocator`
     return robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, progress=progress,
                              meta={**meta, 'dataset': dataset or ''})

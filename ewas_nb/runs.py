@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_runs.ipynb #bc4d49b1
 from __future__ import annotations
-import contextlib, copy, ctypes, ctypes.util, dataclasses, io, json, math, os, pickle, pickletools, random, shutil, tempfile, warnings, zipfile
+import contextlib, copy, ctypes, ctypes.util, dataclasses, errno, fcntl, io, json, math, os, pickle, pickletools, random, shutil, signal, tempfile, threading, warnings, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
@@ -12,11 +12,12 @@ import torch.distributed as dist
 from .core import use_labels
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'default_device', 'check_device', 'model_device', 'set_threads', 'dist_info', 'setup_distributed',
-           'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state', 'seed_everything',
-           'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs', 'atomic_write', 'check_writable',
+__all__ = ['RUN_FILES', 'LOCK', 'default_device', 'check_device', 'autocast', 'model_device', 'set_threads', 'dist_info',
+           'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state',
+           'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs', 'Interrupted',
+           'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write', 'check_writable',
            'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir', 'prepare_run_dir',
-           'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
+           'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -32,6 +33,12 @@ def check_device(device) -> torch.device|None:
     if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
         raise ValueError(f"device {device!r} asked for, but there are only {torch.cuda.device_count()} CUDA device(s)")
     return dev
+
+def autocast(device:torch.device, amp:bool=False, bf16:bool=False):
+    "The mixed-precision context of a run: float16 on CUDA (`amp`, with a GradScaler), bfloat16 on CPU or CUDA (`bf16`), else none."
+    if amp: return torch.autocast('cuda', dtype=torch.float16)
+    if bf16: return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 def model_device(model:nn.Module) -> torch.device:
     "The device of `model`'s first parameter or buffer (CPU for a model without any)."
@@ -201,6 +208,38 @@ def check_inputs(model:nn.Module|None,  # the model the images are for (None: sk
             raise ValueError(f"labels must lie in [0, {num_classes if num_classes is not None else 'K'}), got values in [{lo}, {hi}]")
     return num_classes
 
+# %% ../nbs/03a_runs.ipynb #d86bfb8c
+class Interrupted(KeyboardInterrupt):
+    "SIGINT or SIGTERM, raised outside `critical` sections while `interruptible` is active; `status` is the exit status."
+    def __init__(self, signum:int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum, self.status = signum, 128 + signum
+
+_SIGNALS = dict(depth=0, pending=None)
+
+@contextlib.contextmanager
+def critical():
+    "A section that a signal caught by `interruptible` does not cut: the signal is raised when the section ends."
+    _SIGNALS['depth'] += 1
+    try: yield
+    finally: _SIGNALS['depth'] -= 1
+    if not _SIGNALS['depth'] and _SIGNALS['pending']:
+        signum, _SIGNALS['pending'] = _SIGNALS['pending'], None
+        raise Interrupted(signum)
+
+def _on_signal(signum, frame):
+    if _SIGNALS['depth']: _SIGNALS['pending'] = signum
+    else: raise Interrupted(signum)
+
+@contextlib.contextmanager
+def interruptible(signals=(signal.SIGINT, signal.SIGTERM)):
+    "Within: `signals` raise `Interrupted` at the next point outside a `critical` section (main thread only; no-op elsewhere)."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    old = {s: signal.signal(s, _on_signal) for s in signals}
+    try: yield
+    finally:
+        for s, h in old.items(): signal.signal(s, h)
+
 # %% ../nbs/03a_runs.ipynb #3a71e638
 def _fsync_dir(path):
     with contextlib.suppress(OSError):
@@ -208,19 +247,46 @@ def _fsync_dir(path):
         try: os.fsync(fd)
         finally: os.close(fd)
 
+class StorageError(OSError):
+    "A file could not be written (disk full, read-only file system, I/O error); the message is one line naming path and cause."
+
+_CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system",
+           errno.EIO: "input/output error (a failing disk or network file system)", errno.EACCES: "permission denied",
+           errno.EPERM: "permission denied"}
+
+def storage_error(path, err:OSError, kept:bool=True) -> StorageError:
+    "The one-line `StorageError` for a failed write of `path` (`kept`: say that an earlier version stays)."
+    cause = _CAUSES.get(err.errno) or err.strerror or str(err).splitlines()[0]
+    e = StorageError(err.errno, f"cannot write {path}: {cause}" + ("; the earlier file is kept" if kept and Path(path).exists() else "") +
+                     "; partial files were removed")
+    return e
+
+class _Watched:
+    "A file object that remembers the first `OSError` of a write (torch.save turns it into a RuntimeError that does not say why)."
+    def __init__(self, f): self.f, self.error = f, None
+    def write(self, b):
+        try: return self.f.write(b)
+        except OSError as e: self.error = self.error or e; raise
+    def __getattr__(self, name): return getattr(self.f, name)
+
 def atomic_write(path, write) -> Path:
     "Call `write(fileobj)` on a temp file next to `path`, fsync, then `os.replace` it onto `path`; `write` may be bytes or str."
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(write, (bytes, str)): data = write.encode() if isinstance(write, str) else write; write = lambda f: f.write(data)
-    fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            write(f); f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError): os.unlink(tmp)
-        raise
+    with critical():   # SIGINT/SIGTERM wait until the file is whole (or gone)
+        try: fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        except OSError as e: raise storage_error(path, e) from None
+        try:
+            with os.fdopen(fd, 'wb') as raw:
+                f = _Watched(raw)
+                write(f); f.flush(); os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException as e:
+            with contextlib.suppress(OSError): os.unlink(tmp)
+            err = e if isinstance(e, OSError) else f.error if 'f' in locals() else None
+            if err is not None and not isinstance(err, StorageError): raise storage_error(path, err) from None
+            raise
     _fsync_dir(path.parent)
     return path
 
@@ -277,31 +343,83 @@ def load_checkpoint(path, map_location=None) -> dict:
     raise ValueError(f"corrupt or truncated checkpoint {path} ({type(err).__name__}); delete it or resume from another") from None
 
 # %% ../nbs/03a_runs.ipynb #7ee95fae
-RUN_FILES = ('last.pt', 'config.json', 'metrics.csv', 'results.json', 'report.json', 'rows.jsonl')
+RUN_FILES = ('last.pt', 'config.json', 'metrics.csv', 'results.json', 'report.json', 'rows.jsonl', 'evaluation.json')
+LOCK = '.lock'   # held (flock) by the process writing into a run directory; removed when it is done
+
+def _entries(p) -> list: return sorted(x.name for x in Path(p).iterdir() if x.name != LOCK)
 
 def is_run_dir(p) -> bool:
     "Does directory `p` hold a training run or an evaluation report of this package?"
     return any((Path(p)/f).exists() for f in RUN_FILES)
 
-def check_out_dir(out, resume:bool=False, overwrite:bool=False):
+def check_out_dir(out, resume:bool=False, overwrite:bool=False,
+                  needs:tuple=()):  # with `resume`: files of which one must exist (what there is to resume)
     "Validate a run directory against --resume/--overwrite without touching it (one-line errors)."
     if resume and overwrite: raise ValueError("--resume and --overwrite exclude each other")
     if out is None: return
     p = Path(out)
     if p.exists() and not p.is_dir(): raise ValueError(f"run directory {p} exists and is not a directory")
     if resume and not p.is_dir(): raise ValueError(f"nothing to resume: {p} does not exist")
-    if not resume and p.is_dir() and any(p.iterdir()):
+    if resume and needs and not any((p/n).exists() for n in needs):
+        has = _entries(p)
+        raise ValueError(f"nothing to resume: {p} has no {' or '.join(needs)} ({'it holds ' + ', '.join(has[:6]) if has else 'it is empty'}); "
+                         "run without --resume to start, or with --overwrite to replace it")
+    if not resume and p.is_dir() and _entries(p):
         if not overwrite: raise FileExistsError(f"run directory {p} exists; pass --resume to continue it or --overwrite to replace it")
         if not is_run_dir(p): raise ValueError(f"refusing to overwrite {p}: it does not look like an ewas_nb run directory")
     check_writable(p)
 
 def prepare_run_dir(out, overwrite:bool=False) -> Path:
-    "Create the run directory (after `check_out_dir`); with `overwrite`, clear an old run's files first."
+    "Create the run directory (after `check_out_dir`); with `overwrite`, clear an old run's files first (but a held lock)."
     p = Path(out)
-    if overwrite and p.is_dir() and is_run_dir(p): shutil.rmtree(p)
+    if overwrite and p.is_dir() and is_run_dir(p):
+        for x in p.iterdir():
+            if x.name != LOCK: shutil.rmtree(x) if x.is_dir() and not x.is_symlink() else x.unlink()
     try: p.mkdir(parents=True, exist_ok=True)
-    except PermissionError as e: raise PermissionError(f"run directory {p} cannot be created: {e.strerror}") from None
+    except OSError as e: raise storage_error(p, e, kept=False) from None
     return p
+
+def same_run(what:str, stored:dict, asked:dict, hint:str):
+    "Raise one `ValueError` line naming every setting in which `asked` differs from `stored` (keys of `asked` only)."
+    diff = [f"{k} {stored.get(k)!r} there, {v!r} asked" for k, v in asked.items() if stored.get(k) != v]
+    if diff: raise ValueError(f"{what} differs from this call: {'; '.join(diff)}; {hint}")
+
+# %% ../nbs/03a_runs.ipynb #30f2bd42
+_HELD = set()
+
+def _open_lock(d):
+    "The lock file of `d`, flocked, or None if another process holds it (retried if it was removed while we waited)."
+    while True:
+        f = open(d/LOCK, 'a+b', buffering=0)   # unbuffered: a full disk fails the write, not a later close
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError: f.seek(0); pid = f.read().decode(errors='replace').strip(); f.close(); return None, pid
+        try:
+            if os.fstat(f.fileno()).st_ino == os.stat(d/LOCK).st_ino: return f, None
+        except FileNotFoundError: pass
+        f.close()   # the holder removed it just now: lock the new one
+
+@contextlib.contextmanager
+def run_lock(out, what:str='run directory'):
+    "Hold the one-writer lock of directory `out` (created if missing) while the block runs; a second process gets one line."
+    d = Path(out).resolve()
+    if d in _HELD: yield d; return
+    check_writable(out, what)
+    created = not d.exists()
+    d.mkdir(parents=True, exist_ok=True)
+    f, pid = _open_lock(d)
+    if f is None:
+        raise FileExistsError(f"{what} {out} is in use by another process{f' (pid {pid})' if pid else ''}: "
+                              "wait for it to finish or pick another --out")
+    with contextlib.suppress(OSError): f.seek(0); f.truncate(); f.write(str(os.getpid()).encode())   # who holds it (a full disk: nobody is told)
+    for t in d.glob('.*.tmp'): t.unlink(missing_ok=True)   # left by a process killed mid-write
+    _HELD.add(d)
+    try: yield d
+    finally:
+        _HELD.discard(d)
+        with contextlib.suppress(OSError):
+            (d/LOCK).unlink()
+            if created and not any(d.iterdir()): d.rmdir()   # a run that wrote nothing leaves no empty directory
+        with contextlib.suppress(OSError): f.close()
 
 # %% ../nbs/03a_runs.ipynb #97086f9c
 def write_metrics(out_dir, rows:list):
@@ -347,8 +465,8 @@ def _number(name, v, t, kind):
 def _as_list(name, v):
     "Comma-separated numbers (or a list) as numbers: fractions < 1 stay floats, whole numbers >= 1 become ints."
     if isinstance(v, str): v = [s for s in v.replace(' ', '').split(',') if s]
-    try: return [float(s) if float(s) != int(float(s)) or float(s) < 1 else int(float(s)) for s in v]
-    except (TypeError, ValueError): raise ValueError(f"{name} must be comma-separated numbers, got {v!r}") from None
+    try: return [float(s) if float(s) != int(float(s)) or float(s) < 1 else int(float(s)) for s in v]   # int(inf): OverflowError
+    except (TypeError, ValueError, OverflowError): raise ValueError(f"{name} must be comma-separated finite numbers, got {v!r}") from None
 
 def _check_value(f, v):
     "The value of field `f` checked and normalised (type, choices, bounds)."

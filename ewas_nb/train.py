@@ -12,9 +12,9 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 from .core import aux_layers, use_labels, aux_loss
-from .runs import (Settings, option, all_rng_states, atomic_write, check_budget, check_device, check_inputs, check_out_dir,
-                          check_writable, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics, prepare_run_dir,
-                          save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
+from .runs import (Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
+                          check_out_dir, critical, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics,
+                          prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
 from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
 from .models import list_models
 from .baselines import DEFENSES, build_from_config, model_spec
@@ -161,6 +161,7 @@ class TrainConfig(Settings):
     dataset: str = option('digits', "digits (offline), cifar10, svhn, or folder (an ImageFolder at --data-dir)", choices=lambda: list(DATASETS))
     data_dir: str = option(None, "data directory (folder: ImageFolder root with train/ and test/)")
     size: int = option(None, "resize images to size x size (digits, folder); default: the data set's own", lo=1)
+    skip_bad_images: bool = option(False, "leave unreadable images out, with a warning naming them (default: stop and name them)")
     arch: str = option('resnet18', "model architecture", choices=list_models)
     width: float = option(1.0, "channel width multiplier", gt=0)
     defense: str = option('none', "defence layer: none, ewas, cas, cifs", choices=lambda: list(DEFENSES))
@@ -200,6 +201,7 @@ class TrainConfig(Settings):
     def check(self):
         check_budget(self.eps, self.alpha)
         milestone_epochs(self.milestones, self.epochs)
+        if self.data_dir: object.__setattr__(self, 'data_dir', os.path.abspath(self.data_dir))   # stored as such: works from any directory
         if self.dataset == 'folder' and not self.data_dir: raise ValueError("dataset 'folder' needs --data-dir YOUR_IMAGEFOLDER (with train/ and test/)")
         if self.data_dir is not None and not Path(self.data_dir).is_dir(): raise ValueError(f"data directory not found: {self.data_dir}")
         dev = (check_device(self.device) or default_device()).type
@@ -233,11 +235,6 @@ def quick_train(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     return model.eval()
 
 # %% ../nbs/05_train.ipynb #67c8cb59
-def _autocast(device, cfg):
-    if cfg.amp: return torch.autocast('cuda', dtype=torch.float16)
-    if cfg.bf16: return torch.autocast(device.type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
 def _make_loader(ds, cfg, world, rank, device, generator):
     per = cfg.batch // world
     sampler = DistributedSampler(ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
@@ -262,7 +259,7 @@ def _train_epoch(ddp, net, dl, opt, sched, scaler, cfg, device, bar, num_classes
             num_classes = check_inputs(net, xb, yb, num_classes)  # NaN/Inf, outside [0, 1], wrong shape, labels >= K
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             if cfg.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
-            with _autocast(device, cfg): loss = loss_fn(ddp, xb, yb, **kw)
+            with autocast(device, cfg.amp, cfg.bf16): loss = loss_fn(ddp, xb, yb, **kw)
             opt.zero_grad(set_to_none=True)
             if scaler is not None: scaler.scale(loss).backward(); scaler.step(opt); scaler.update()
             else: loss.backward(); opt.step()
@@ -286,6 +283,7 @@ def _restore(path, cfg, net, opt, sched, scaler, gen, rank, world) -> tuple:
     ck = load_checkpoint(path, map_location='cpu')
     diff = cfg.diff(stored_config(ck), skip=('epochs',))
     if diff: raise ValueError(f"cannot resume {path.parent}: it was trained with {', '.join(diff)}")
+    if cfg.epochs < ck['epoch']: raise ValueError(f"cannot resume {path.parent} with epochs={cfg.epochs}: it has {ck['epoch']} epochs done")
     try: net.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
     except (RuntimeError, ValueError) as e:
         raise ValueError(f"cannot resume {path.parent}: its last.pt holds another model ({str(e).splitlines()[0][:100]})") from None
@@ -298,18 +296,19 @@ def _restore(path, cfg, net, opt, sched, scaler, gen, rank, world) -> tuple:
 def _held_out(net, valid, cfg, device) -> dict:
     "Clean and PGD accuracy on the held-out slice (NaN without one)."
     if valid is None: return dict(val_clean_acc=float('nan'), val_pgd_acc=float('nan'))
-    with _autocast(device, cfg):
+    with autocast(device, cfg.amp, cfg.bf16):
         return dict(val_clean_acc=accuracy(net, *valid),
                     val_pgd_acc=pgd_accuracy(net, *valid, eps=cfg.eps, alpha=cfg.alpha, steps=cfg.val_steps, seed=cfg.seed)
                     if cfg.val_steps else float('nan'))
 
 # %% ../nbs/05_train.ipynb #0e73dca7
 def _save_epoch(out, state, config, first, improved, rows):
-    "Write one finished epoch: config.json with the session's first checkpoint, best.pt if improved, then last.pt and metrics."
-    if first: atomic_write(out/'config.json', json.dumps(config, indent=1))  # a session that fails before it changes no file
-    if improved: save_checkpoint(out/'best.pt', state)  # best first: last.pt says this epoch is done
-    save_checkpoint(out/'last.pt', state)
-    write_metrics(out, rows)
+    "Write one finished epoch (no signal cuts it): config.json with the session's first checkpoint, best.pt if improved, last.pt, metrics."
+    with critical():
+        if first: atomic_write(out/'config.json', json.dumps(config, indent=1))  # a session that fails before it changes no file
+        if improved: save_checkpoint(out/'best.pt', state)  # best first: last.pt says this epoch is done
+        save_checkpoint(out/'last.pt', state)
+        write_metrics(out, rows)
 
 def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
     if cfg.batch % world: raise ValueError(f"batch size {cfg.batch} is not divisible by the {world} processes")
@@ -325,7 +324,8 @@ def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
     sched = make_scheduler(opt, cfg.schedule, cfg.epochs, len(dl), cfg.milestones)
     scaler = torch.amp.GradScaler('cuda') if cfg.amp else None
     rows, best, start = [], -1.0, 0
-    if resume and out is not None and (out/'last.pt').exists(): rows, best, start = _restore(out/'last.pt', cfg, net, opt, sched, scaler, gen, rank, world)
+    if resume and out is not None and not (out/'last.pt').exists(): raise ValueError(f"nothing to resume: {out} has no last.pt")
+    if resume and out is not None: rows, best, start = _restore(out/'last.pt', cfg, net, opt, sched, scaler, gen, rank, world)
     else: seed_everything(cfg.seed + rank)
     show = cfg.progress and main
     ebar = tqdm(range(start, cfg.epochs), desc=f'{cfg.method} epochs', initial=start, total=cfg.epochs, disable=not show)
@@ -364,13 +364,14 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None,
         **kw) -> pd.DataFrame:
     "Adversarially train `model` on `train_ds` as `cfg` says; per-epoch metrics as a DataFrame (and files in `cfg.out`)."
     cfg = TrainConfig.make(cfg, **kw)
-    if cfg.out is not None and int(os.environ.get('RANK', '0')) == 0: check_writable(cfg.out, 'output directory')
     device = check_device(cfg.device) or default_device()
     if device.type == 'cpu': tune_cpu_allocator()
     created = setup_distributed(device)
     rank, world = dist_info()
     if world > 1 and device.type == 'cuda': device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
-    try: return _fit(model, train_ds, valid, cfg, resume, dict(meta or {}), device, rank, world)
+    try:
+        with run_lock(cfg.out) if cfg.out is not None and rank == 0 else contextlib.nullcontext():   # one writer per run directory
+            return _fit(model, train_ds, valid, cfg, resume, dict(meta or {}), device, rank, world)
     finally:
         if created: dist.destroy_process_group()
 
@@ -381,16 +382,18 @@ def run_training(cfg:TrainConfig=None,    # the run (a `TrainConfig` or a dict o
                  **kw) -> tuple:
     "Check the run directory, build data and model from the config, train with `fit`; returns (model, metrics DataFrame)."
     cfg, main = TrainConfig.make(cfg, **kw), int(os.environ.get('RANK', '0')) == 0
-    if main: check_out_dir(cfg.out, resume, overwrite)
-    dkw = {'size': cfg.size} if cfg.size else {}
+    if main: check_out_dir(cfg.out, resume, overwrite, needs=('last.pt',))
+    dkw = dict(size=cfg.size, skip_bad=cfg.skip_bad_images)
     info = dataset_info(cfg.dataset, cfg.data_dir, **dkw)
     full = get_dataset(cfg.dataset, cfg.data_dir, train=True, augment=cfg.augment, download=False, **dkw)
     tr, held = train_valid_split(len(full), cfg.val_n if cfg.val_split == 'train' else 0, cfg.train_subset, cfg.seed)
     train_ds = full.subset(tr) if len(tr) < len(full) else full
+    if (k := full.targets[tr].unique().numel()) < 2: raise ValueError(f"the training set holds only {k} class(es); a classifier needs two")
     valid = ((full.images[held].float() / 255, full.targets[held].clone()) if cfg.val_split == 'train' else
              take(get_dataset(cfg.dataset, cfg.data_dir, train=False, download=False, **dkw), cfg.val_n, seed=cfg.seed))
     spec = model_spec(info, cfg.arch, cfg.defense, cfg.width, **({'lam': cfg.lam} if cfg.defense == 'ewas' else {}))
     seed_everything(cfg.seed)
     model = build_from_config({'model': spec})
-    if cfg.out is not None and main: prepare_run_dir(cfg.out, overwrite and not resume)
-    return model, fit(model, train_ds, valid, cfg, resume=resume, meta={'model': spec})
+    with run_lock(cfg.out) if cfg.out is not None and main else contextlib.nullcontext():   # before an --overwrite clears it
+        if cfg.out is not None and main: prepare_run_dir(cfg.out, overwrite and not resume)
+        return model, fit(model, train_ds, valid, cfg, resume=resume, meta={'model': spec})

@@ -1,12 +1,12 @@
 "Tests of ewas_nb.data: digits, image folders and their cache, CIFAR-10/SVHN errors, loaders, augmentation, take."
-import os, time, urllib.error
+import io, os, time, urllib.error, warnings
 from pathlib import Path
 import numpy as np, pytest, torch, torch.nn.functional as F
 from PIL import Image
 import ewas_nb.data as data
 from torch.utils.data import DataLoader
-from ewas_nb.data import (CIFAR10_CLASSES, DATASETS, ImageTensorDataset, dataset_info, get_dataset, load_folder_tensors,
-                          random_crop_flip, split_dir, take)
+from ewas_nb.data import (CIFAR10_CLASSES, DATASETS, DIGIT_CLASSES, ImageTensorDataset, dataset_info, decode_images, get_dataset,
+                          load_folder_tensors, random_crop_flip, split_dir, take)
 
 # A CIFAR-10 copy laid out as an ImageFolder, named by EWAS_DATA (tools/test sets it where the project keeps one)
 SHARED = Path(os.environ['EWAS_DATA']) if os.environ.get('EWAS_DATA') else None
@@ -226,7 +226,7 @@ def test_folder_splits(tmp_path):
 
 
 def test_folder_pixels_exact(tmp_path):
-    root = make_folder(tmp_path / 'f', n=1, classes=('a',), splits=(None,))
+    root = make_folder(tmp_path / 'f', n=1, classes=('a', 'b'), splits=(None,))
     arr = np.asarray(Image.open(root / 'a' / '0.png'))
     ds = get_dataset('folder', root)
     assert torch.equal(ds.images[0], torch.from_numpy(arr.copy()).permute(2, 0, 1))
@@ -305,6 +305,115 @@ def test_dataset_info():
     with pytest.raises(ValueError, match="unknown dataset"):
         dataset_info('nope')
     assert set(DATASETS) == {'digits', 'cifar10', 'svhn', 'folder'}
+
+
+# ---------------------------------------------------------------- unreadable images, too few classes
+def _jpeg(value=128):
+    b = io.BytesIO(); Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(b, 'JPEG'); return b.getvalue()
+
+
+BAD = {'cat/garbage.jpg': b'\xff\xd8 garbage bytes' * 8, 'cat/empty.png': b'', 'dog/cut.jpg': _jpeg()[:-40],
+       'dog/text.png': b'this is text, not a PNG\n'}
+NAMED = ("cat/empty.png (empty file), cat/garbage.jpg (cannot identify image), dog/cut.jpg (truncated), "
+         "dog/text.png (cannot identify image)")
+
+
+def bad_folder(root, n=3, bad=BAD, classes=('cat', 'dog')):
+    "make_folder's train/ and test/ splits (n PNGs and one JPEG per class), with the `bad` files in train/."
+    root = make_folder(root, n=n, classes=classes)
+    for c in classes: (root / 'train' / c / 'x.jpg').write_bytes(_jpeg(40 * (1 + classes.index(c))))
+    for name, data in bad.items():
+        (root / 'train' / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / 'train' / name).write_bytes(data)
+    return root.resolve()
+
+
+def test_bad_images_all_named_in_one_line(tmp_path):
+    root = bad_folder(tmp_path / 'f')
+    d = root / 'train'
+    with pytest.raises(ValueError) as e:
+        get_dataset('folder', root)
+    assert one_line(e) and str(e.value) == (f"4 unreadable image(s) in {d}: {NAMED}; "
+                                            "fix or remove them, or pass --skip-bad-images to leave them out")
+    assert not list(Path(os.environ['EWAS_NB_CACHE']).glob('*.pt'))  # nothing cached
+    with pytest.raises(ValueError) as e:  # decode_images itself, without a root: full paths
+        decode_images([d / 'dog' / 'cut.jpg', d / 'cat' / '0.png', d / 'cat' / 'empty.png'])
+    assert one_line(e) and str(e.value).startswith(f"2 unreadable image(s): {d}/dog/cut.jpg (truncated), {d}/cat/empty.png (empty file); ")
+    assert len(get_dataset('folder', root, train=False, cache=False)) == 6  # the clean split is unaffected
+
+
+def test_bad_images_skipped_labels_aligned(tmp_path):
+    root = bad_folder(tmp_path / 'f')
+    with pytest.warns(UserWarning) as w:
+        ds = get_dataset('folder', root, cache=False, skip_bad=True)
+    msgs = [str(m.message) for m in w if 'unreadable' in str(m.message)]
+    assert msgs == [f"skipped 4 unreadable image(s) in {root / 'train'}: {NAMED}"]
+    assert len(ds) == 8 and ds.targets.tolist() == [0] * 4 + [1] * 4 and ds.classes == ['cat', 'dog']
+    for c in ('cat', 'dog'):  # each kept image sits next to its own label
+        k = ds.classes.index(c)
+        first = np.asarray(Image.open(root / 'train' / c / '0.png'))
+        assert torch.equal(ds.images[ds.targets == k][0], torch.from_numpy(first.copy()).permute(2, 0, 1))
+        x = ds.images[ds.targets == k][-1].float()  # x.jpg: a flat grey whose value tells the class
+        assert abs(x.mean().item() - 40 * (1 + k)) < 3
+    imgs, kept = decode_images(sorted((root / 'test').glob('*/*.png')), skip_bad=True)  # nothing bad: no warning, all kept
+    assert kept == list(range(6)) and len(imgs) == 6
+
+
+def test_bad_images_skip_is_cached_and_warns_again(tmp_path):
+    root = bad_folder(tmp_path / 'f')
+    cache = Path(os.environ['EWAS_NB_CACHE'])
+    for _ in range(2):
+        with pytest.warns(UserWarning, match="skipped 4 unreadable image"):
+            x, y, _ = load_folder_tensors(root, skip_bad=True)
+        assert len(x) == len(y) == 8
+    assert len(list(cache.glob('*.pt'))) == 1
+    with pytest.raises(ValueError, match="4 unreadable image"):  # the key holds skip_bad: not served the skipped tensors
+        load_folder_tensors(root)
+
+
+def test_skip_bad_through_every_folder_name(tmp_path):
+    root = make_folder(tmp_path / 'c10', classes=CIFAR10_CLASSES, n=1)
+    (root / 'train' / 'cat' / 'bad.jpg').write_bytes(b'nope')
+    with pytest.raises(ValueError, match=r"1 unreadable image\(s\) in .*cat/bad.jpg \(cannot identify image\)"):
+        get_dataset('cifar10', root, download=False, cache=False)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+        assert len(get_dataset('cifar10', root, download=False, cache=False, skip_bad=True)) == 10
+    digits = make_folder(tmp_path / 'svhn', classes=DIGIT_CLASSES, n=1, splits=('test',))
+    (digits / 'test' / '3' / 'empty.png').write_bytes(b'')
+    with pytest.warns(UserWarning, match="empty file"):
+        assert len(get_dataset('svhn', digits, train=False, download=False, cache=False, skip_bad=True)) == 10
+    assert dataset_info('folder', root, skip_bad=True)['num_classes'] == 10
+    assert len(get_dataset('digits', train=False, skip_bad=False)) == 360  # skipping nothing: a no-op for every data set
+    with pytest.raises(ValueError, match="dataset 'svhn' takes no option skip_bad=True") as e:
+        get_dataset('svhn', tmp_path / 'nope', skip_bad=True)
+    assert one_line(e)
+
+
+def test_one_class_refused(tmp_path):
+    one = make_folder(tmp_path / 'one', classes=('cat',))
+    msg = f"{(one / 'train').resolve()} has images of only 1 class (cat); a classifier needs at least two"
+    for f in (lambda: get_dataset('folder', one, cache=False), lambda: dataset_info('folder', one)):
+        with pytest.raises(ValueError) as e:
+            f()
+        assert one_line(e) and str(e.value) == msg
+    # two class folders, but every dog is unreadable: refused once they are skipped
+    root = bad_folder(tmp_path / 'f', bad={'dog/cut.jpg': _jpeg()[:-40]}, classes=('cat',))
+    with pytest.warns(UserWarning, match="skipped 1 unreadable"), pytest.raises(ValueError, match=r"has images of only 1 class \(cat\)") as e:
+        get_dataset('folder', root, cache=False, skip_bad=True)
+    assert one_line(e)
+    assert dataset_info('folder', root)['num_classes'] == 2  # dataset_info does not decode: it counts files per class
+
+
+def test_dataset_info_bad_images(tmp_path):
+    root = bad_folder(tmp_path / 'f', bad={'cat/0.png': b'', 'cat/00.png': b'junk'})  # the first two files are unreadable
+    assert dataset_info('folder', root) == dict(num_classes=2, input_size=(3, 8, 8), classes=['cat', 'dog'])
+    none = tmp_path / 'none' / 'train'
+    for name in ('cat/a.png', 'dog/b.jpg'): (none / name).parent.mkdir(parents=True, exist_ok=True); (none / name).write_bytes(b'')
+    with pytest.raises(ValueError, match="2 unreadable image") as e:
+        dataset_info('folder', none.parent)
+    assert one_line(e)
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="has no readable images"):
+        dataset_info('folder', none.parent, skip_bad=True)
 
 
 # ---------------------------------------------------------------- the shared CIFAR-10 JPEG copy
