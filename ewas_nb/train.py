@@ -11,6 +11,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
+from . import __version__
 from .core import aux_layers, use_labels, aux_loss
 from .runs import (Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
                           check_out_dir, critical, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics,
@@ -312,7 +313,7 @@ def _save_epoch(out, state, config, first, improved, rows):
 
 def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
     if cfg.batch % world: raise ValueError(f"batch size {cfg.batch} is not divisible by the {world} processes")
-    config, main, out = {**cfg.to_json(), **meta, 'world_size': world}, rank == 0, Path(cfg.out) if cfg.out else None
+    config, main, out = {**cfg.to_json(), **meta, 'world_size': world, 'version': __version__}, rank == 0, Path(cfg.out) if cfg.out else None
     net = model.to(device, memory_format=torch.channels_last) if cfg.channels_last else model.to(device)
     ddp = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None) if world > 1 else net
     gen = torch.Generator().manual_seed(cfg.seed)

@@ -3,6 +3,8 @@ FileNotFoundError, FileExistsError or PermissionError; the CLI `error: ...` on s
 documented correction, and none of them changes an earlier run's files.
 
 Covered elsewhere (not repeated here):
+  every command's options, numbers, names, files, resume contract, data ... tests/catalogue.py (tests/test_catalogue.py)
+  kill -9, SIGINT/SIGTERM, full disk, read-only file system, two writers .. tests/test_faults.py
   images outside [0, 1], robustness_report ........ tests/test_evaluate.py::test_bad_inputs
   labels: wrong shape (not one per image) ......... tests/test_evaluate.py::test_bad_inputs
   labels outside [0, K) inside an EWAS layer ...... nbs/00_core.ipynb (EWAS and use_labels cells: "labels must lie in [0, K)")

@@ -135,12 +135,17 @@ def test_resume_after_ctrl_c(models, data, tmp_path, monkeypatch):
 
 
 def test_cache_not_reused_for_other_model_or_data(models, data, tmp_path):
+    "A shared store keys rows by model and data: another model or slice is computed anew; a report directory holds one evaluation."
     _, _, x, y = data
-    kw = dict(eps=EPS, out_dir=tmp_path, progress=False, checks=False)
-    a = robustness_report(models['plain'], x, y, ['pgd20'], **kw)
-    b = robustness_report(models['ewas'], x, y, ['pgd20'], **kw)
-    c = robustness_report(models['plain'], x[:32], y[:32], ['pgd20'], **kw)
-    assert len(ResultStore(tmp_path).rows) == 3 and c.n.iloc[0] == 32
+    kw = dict(eps=EPS, progress=False, checks=False)
+    store = ResultStore(tmp_path/'cache')
+    robustness_report(models['plain'], x, y, ['pgd20'], store=store, **kw)
+    robustness_report(models['ewas'], x, y, ['pgd20'], store=store, **kw)
+    c = robustness_report(models['plain'], x[:32], y[:32], ['pgd20'], store=store, **kw)
+    assert len(ResultStore(tmp_path/'cache').rows) == 3 and c.n.iloc[0] == 32
+    robustness_report(models['plain'], x, y, ['pgd20'], out_dir=tmp_path/'ev', **kw)
+    with pytest.raises(ValueError, match="differs from this call: model_hash"):
+        robustness_report(models['ewas'], x, y, ['pgd20'], out_dir=tmp_path/'ev', **kw)
 
 
 def test_bad_inputs(models, data):
