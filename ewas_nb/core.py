@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0e45e69a
 from __future__ import annotations
-import contextlib
+import contextlib, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
@@ -50,6 +50,10 @@ class EWAS(AuxLayer):
             self.check_labels(self.labels, len(s), self.num_classes)
             m = W[self.labels]
         else:
+            if self.training and not getattr(self, '_warned', False):   # once per layer: training forwards need labels
+                self._warned = True
+                warnings.warn(f"{type(self).__name__} forward in train mode without labels: it uses the predicted class's mask; "
+                              "training uses the true label's (wrap the forward in core.use_labels(model, y)), evaluation eval mode", stacklevel=3)
             m = W[s.argmax(1)]
             if self.surrogate is not None:  # same value, gradient of the softmax-weighted rows
                 soft = F.softmax(s / self.surrogate, 1) @ W
