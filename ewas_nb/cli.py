@@ -10,7 +10,7 @@ from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check
                           interruptible, load_checkpoint, same_run, set_threads)
 from .data import get_dataset
 from .train import TrainConfig, run_training, stored_config
-from .evaluate import EvalSpec, run_evaluation, compare_models, plot_comparison, table_markdown, test_slice, _slug
+from .evaluate import REPORT_FILES, EvalSpec, run_evaluation, compare_models, plot_comparison, table_markdown, test_slice, _slug
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'DEMO_ATTACKS', 'DEMO_ADAPTIVE', 'PAPER_ROWS', 'DEMO_TRAIN', 'Parser', 'command', 'train', 'evaluate',
@@ -79,8 +79,8 @@ def _train_parser() -> Parser:
 
 def _resumed(a, cfg, given) -> TrainConfig:
     "With --resume: the run's stored config, with this call's way of running (and --epochs); options that differ are refused."
-    if not a.resume or not (last := Path(cfg.out)/'last.pt').exists(): return cfg
-    stored = stored_config(load_checkpoint(last, map_location='cpu'))
+    if not a.resume: return cfg   # check_out_dir has made sure there is a last.pt
+    stored = stored_config(load_checkpoint(Path(cfg.out)/'last.pt', map_location='cpu'))
     asked = {k: getattr(cfg, k) for k in given if k in stored.identity() and k != 'epochs'}
     same_run(f"the run in {cfg.out}", stored.to_json(), asked, "--resume continues a run with its own settings: drop those options, "
              "or start a new run in another --out")
@@ -145,13 +145,13 @@ def evaluate(argv=None) -> int:
     spec, _, ck = from_args(EvalSpec, a), check_device(a.device), Path(a.checkpoint)   # options first, then files
     if not ck.is_file(): raise FileNotFoundError(f"checkpoint not found: {ck}")
     out = Path(a.out) if a.out else ck.parent/f'{ck.stem}_eval'
-    check_out_dir(out, resume=a.resume, overwrite=a.overwrite, needs=('evaluation.json', 'report.json', 'rows.jsonl', 'batches.jsonl'))
+    check_out_dir(out, resume=a.resume, overwrite=a.overwrite, needs=REPORT_FILES)
     if a.data_dir is not None and not Path(a.data_dir).is_dir(): raise ValueError(f"data directory not found: {a.data_dir}")
     set_threads(a.threads)
     _KEPT['say'] = lambda: _rows_kept(out, argv)
     # --overwrite: the old report goes only once the model and data are loaded and checked (run_evaluation)
     run_evaluation(str(ck), spec, out_dir=out, device=a.device, progress=True, overwrite=a.overwrite, dataset=a.dataset,
-                   data_dir=None if a.data_dir is None else os.path.abspath(a.data_dir))
+                   data_dir=a.data_dir)
     print(f"report: {out}")
     return 0
 

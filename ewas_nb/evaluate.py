@@ -20,10 +20,10 @@ from .baselines import load_model
 from .attacks import ATTACKS, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
 
 # %% auto #0
-__all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'tensor_hash', 'model_hash', 'ResultStore', 'evaluate_attack', 'worst_case_row',
-           'EvalSpec', 'zero_grad_fraction', 'sanity_checks', 'robustness_report', 'report_markdown', 'save_report',
-           'eps_sweep', 'plot_eps_sweep', 'test_slice', 'run_evaluation', 'comparison_table', 'table_markdown',
-           'compare_models', 'plot_comparison']
+__all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'REPORT_FILES', 'tensor_hash', 'model_hash', 'ResultStore', 'evaluate_attack',
+           'worst_case_row', 'EvalSpec', 'zero_grad_fraction', 'sanity_checks', 'robustness_report', 'report_markdown',
+           'save_report', 'eps_sweep', 'plot_eps_sweep', 'test_slice', 'run_evaluation', 'comparison_table',
+           'table_markdown', 'compare_models', 'plot_comparison']
 
 # %% ../nbs/06_evaluate.ipynb #c0f20589
 def tensor_hash(*tensors) -> str:
@@ -299,7 +299,7 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     return pd.DataFrame(out)
 
 # %% ../nbs/06_evaluate.ipynb #eebb163d
-_REPORT_FILES = ('rows.jsonl', 'batches.jsonl', 'report.md', 'report.csv', 'report.json', 'evaluation.json')
+REPORT_FILES = ('evaluation.json', 'rows.jsonl', 'batches.jsonl', 'report.json', 'report.md', 'report.csv')   # what a report directory holds
 _OTHER = "pass --overwrite to replace it, or pick another --out"
 
 def _identity(spec, attacks, hashes, n) -> dict:
@@ -321,7 +321,7 @@ def _claim(d, ident:dict, overwrite:bool):
     "Make `d` the report directory of evaluation `ident`: another evaluation's is refused (replaced with `overwrite`); rows may be added, never dropped."
     d = Path(d)
     if overwrite:
-        for f in _REPORT_FILES: (d/f).unlink(missing_ok=True)
+        for f in REPORT_FILES: (d/f).unlink(missing_ok=True)
     elif (old := _stored_identity(d)) is not None:
         same_run(f"the evaluation in {d}", old, {k: v for k, v in ident.items() if k in old and k not in ('attacks', 'version')}, _OTHER)
         if dropped := [a for a in old['attacks'] if a not in ident['attacks']]:

@@ -257,9 +257,8 @@ _CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quot
 def storage_error(path, err:OSError, kept:bool=True) -> StorageError:
     "The one-line `StorageError` for a failed write of `path` (`kept`: say that an earlier version stays)."
     cause = _CAUSES.get(err.errno) or err.strerror or str(err).splitlines()[0]
-    e = StorageError(err.errno, f"cannot write {path}: {cause}" + ("; the earlier file is kept" if kept and Path(path).exists() else "") +
-                     "; partial files were removed")
-    return e
+    return StorageError(err.errno, f"cannot write {path}: {cause}" + ("; the earlier file is kept" if kept and Path(path).exists() else "") +
+                        "; partial files were removed")
 
 class _Watched:
     "A file object that remembers the first `OSError` of a write (torch.save turns it into a RuntimeError that does not say why)."
@@ -277,6 +276,7 @@ def atomic_write(path, write) -> Path:
     with critical():   # SIGINT/SIGTERM wait until the file is whole (or gone)
         try: fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
         except OSError as e: raise storage_error(path, e) from None
+        f = None
         try:
             with os.fdopen(fd, 'wb') as raw:
                 f = _Watched(raw)
@@ -284,7 +284,7 @@ def atomic_write(path, write) -> Path:
             os.replace(tmp, path)
         except BaseException as e:
             with contextlib.suppress(OSError): os.unlink(tmp)
-            err = e if isinstance(e, OSError) else f.error if 'f' in locals() else None
+            err = e if isinstance(e, OSError) else f and f.error   # torch.save's RuntimeError: the write's own OSError
             if err is not None and not isinstance(err, StorageError): raise storage_error(path, err) from None
             raise
     _fsync_dir(path.parent)

@@ -281,6 +281,7 @@ def stored_config(ck:dict) -> TrainConfig:
 
 def _restore(path, cfg, net, opt, sched, scaler, gen, rank, world) -> tuple:
     "Load `last.pt` into the training objects and this rank's RNGs; returns (metrics rows, best score, epochs done)."
+    if not path.exists(): raise ValueError(f"nothing to resume: {path.parent} has no {path.name}")
     ck = load_checkpoint(path, map_location='cpu')
     diff = cfg.diff(stored_config(ck), skip=('epochs',))
     if diff: raise ValueError(f"cannot resume {path.parent}: it was trained with {', '.join(diff)}")
@@ -325,7 +326,6 @@ def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
     sched = make_scheduler(opt, cfg.schedule, cfg.epochs, len(dl), cfg.milestones)
     scaler = torch.amp.GradScaler('cuda') if cfg.amp else None
     rows, best, start = [], -1.0, 0
-    if resume and out is not None and not (out/'last.pt').exists(): raise ValueError(f"nothing to resume: {out} has no last.pt")
     if resume and out is not None: rows, best, start = _restore(out/'last.pt', cfg, net, opt, sched, scaler, gen, rank, world)
     else: seed_everything(cfg.seed + rank)
     show = cfg.progress and main

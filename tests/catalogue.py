@@ -5,7 +5,7 @@ A case is one command line that must end with exactly one `error: ...` line on s
 no file created in its (empty) working directory and no file of the earlier run and report changed. The numeric
 cases are generated from the commands' own parsers: every numeric option of every command, given NaN, infinity and
 (where it has a bound) a value just outside it."""
-import argparse, contextlib, dataclasses, hashlib, io, runpy, sys, traceback
+import contextlib, dataclasses, hashlib, io, os, runpy, sys, traceback
 from pathlib import Path
 from ewas_nb import cli
 from ewas_nb.evaluate import EvalSpec
@@ -123,7 +123,6 @@ def snapshot(d) -> dict:
 
 def run_case(cmd, args, cwd) -> tuple:
     "Run console script `cmd` in this process (as `python ewas-... args` would), in `cwd`: (exit status, stderr)."
-    import os
     old_argv, old_cwd, err = sys.argv, os.getcwd(), io.StringIO()
     sys.argv = [str(BIN/cmd), *args]
     os.chdir(cwd)
@@ -145,7 +144,7 @@ def verdict(status, err, msg) -> dict:
 
 def make_earlier(d):
     "The directory the cases run against: a tiny finished run (run/), its report (ev/), and the bad files and folders they name."
-    import torch, pickle, os
+    import torch
     from PIL import Image
     d = Path(d)
     d.mkdir(parents=True, exist_ok=True)
