@@ -16,8 +16,8 @@ from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
 # %% auto #0
 __all__ = ['ATTACKS', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
            'TorchAttack', 'fgsm', 'pgd_torchattacks', 'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss',
-           'alc_ce_loss', 'surrogate_masks', 'BPDA', 'FixedMasks', 'Selector', 'adaptive_attacks', 'Clean', 'Noise',
-           'make_attack', 'accuracy', 'pgd_accuracy']
+           'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks', 'BPDA', 'FixedMasks',
+           'Selector', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack', 'accuracy', 'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -196,6 +196,19 @@ def alc_ce_loss(model, x, y, weight:float=1.0):
     "Adaptive (a): main CE + `weight` × CE of the auxiliary logits."
     logits = model(x)
     return F.cross_entropy(logits, y) + weight * _aux_ce(model, y), logits
+
+# %% ../nbs/04_attacks.ipynb #e024dcf0
+def selector_worst_loss(model, x, y):
+    "Per example the larger of the main CE and the defence layers' auxiliary CE (the selector's; mean over layers), averaged."
+    logits = model(x)
+    layers = [l for l in aux_layers(model) if l.enabled]
+    sel = torch.stack([F.cross_entropy(l.aux_logits, y, reduction='none') for l in layers]).mean(0)
+    return torch.maximum(F.cross_entropy(logits, y, reduction='none'), sel).mean(), logits
+
+def training_objective(model:nn.Module, aux:bool=True):
+    "The loss a training attack ascends: the paper's CE + aux, the worse-of loss if a layer asks for selector training, CE without aux."
+    if not aux: return ce_loss
+    return selector_worst_loss if any(l.selector_training for l in aux_layers(model) if l.enabled) else paper_ce_loss
 
 # %% ../nbs/04_attacks.ipynb #16cc6550
 @contextlib.contextmanager

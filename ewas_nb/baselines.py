@@ -5,15 +5,15 @@ Importance-based Feature Selection (CIFS), and one registry that adds any defenc
 
 # %% ../nbs/02_baselines.ipynb #3fbfce7e
 from __future__ import annotations
-import inspect
+import functools, inspect
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import AuxLayer, EWAS, add_aux, add_ewas
 from .models import create_model
 from .runs import default_device, load_checkpoint
 
 # %% auto #0
-__all__ = ['DEFENSES', 'ChannelAuxLayer', 'CAS', 'cifs_probe', 'CIFS', 'add_none', 'add_cas', 'add_cifs', 'defense_keywords',
-           'add_defense', 'build_model', 'model_spec', 'build_from_config', 'load_model']
+__all__ = ['EWAS_VARIANTS', 'DEFENSES', 'ChannelAuxLayer', 'CAS', 'cifs_probe', 'CIFS', 'add_none', 'add_cas', 'add_cifs',
+           'defense_keywords', 'add_defense', 'build_model', 'model_spec', 'build_from_config', 'load_model']
 
 # %% ../nbs/02_baselines.ipynb #b0509572
 class ChannelAuxLayer(AuxLayer):
@@ -37,6 +37,7 @@ class ChannelAuxLayer(AuxLayer):
 class CAS(ChannelAuxLayer):
     "Channel-wise activation suppressing: scale channels by the GAP classifier's weight row of the true or predicted class."
     mask = EWAS.mask  # one code path with EWAS: rows of `alc.weight` by label / argmax, viewed as `self.shape`
+    select = 'label'  # EWAS.mask's choice: the true label's row in training, the argmax row otherwise
     def __init__(self,
                  shape:tuple,           # (C, H, W) of the activation it follows (only C is used)
                  num_classes:int=10,    # K, classes of the auxiliary classifier
@@ -112,7 +113,13 @@ def add_cifs(model, after, num_classes=10, input_size=(3, 32, 32), beta:float=2.
         return CIFS(shape, num_classes, kinds[i], beta, n, temperature, create_graph, hidden, softplus_beta)
     return add_aux(model, after, make, input_size, replace)
 
-DEFENSES = dict(none=add_none, ewas=add_ewas, cas=add_cas, cifs=add_cifs)  # defence name -> function adding it
+EWAS_VARIANTS = {                              # EWAS without the label in its mask (nbs/09_beyond): name -> `add_ewas` keywords
+    'ewas-pred': dict(select='predicted'),     # (a) argmax masks in training too
+    'ewas-soft': dict(select='soft'),          # (b) softmax(s/T)-weighted masks, in training and at inference
+    'ewas-sat': dict(selector_training=True),  # (c) the paper's masks, trained against the worse of main and selector loss
+    'ewas-mean': dict(select='mean')}          # (d) the mean row for every image: element-wise scaling without a choice
+DEFENSES = dict(none=add_none, ewas=add_ewas, cas=add_cas, cifs=add_cifs,   # defence name -> function adding it
+                **{name: functools.partial(add_ewas, **kw) for name, kw in EWAS_VARIANTS.items()})
 
 def _defense_fn(defense):
     if defense not in DEFENSES: raise ValueError(f"unknown defense {defense!r}; valid: {', '.join(DEFENSES)}")
@@ -120,23 +127,28 @@ def _defense_fn(defense):
 
 def defense_keywords(defense:str) -> list:
     "The keywords (hyper-parameters) that defence `defense` takes."
-    return [k for k in list(inspect.signature(_defense_fn(defense)).parameters)[4:] if k != 'replace']
+    fn = _defense_fn(defense)
+    fixed = getattr(fn, 'keywords', {})   # what a variant fixes is not its user's to set
+    return [k for k in list(inspect.signature(fn).parameters)[4:] if k != 'replace' and k not in fixed]
 
 # %% ../nbs/02_baselines.ipynb #ecdec0bf
 def add_defense(model:nn.Module,
-                defense:str,            # 'none', 'ewas', 'cas' or 'cifs' (keys of `DEFENSES`)
+                defense:str,            # 'none', 'ewas', 'cas', 'cifs' or an EWAS variant (keys of `DEFENSES`)
                 num_classes:int=10,     # K of the auxiliary classifiers
                 input_size=(3, 32, 32), # (C, H, W) of the model's input, for the dry runs
                 after=None,             # submodule name(s) to follow; None: `model.default_sites[defense]`
                 **kw) -> nn.Module:     # the defence's own keywords (lam, beta, probes, temperature, ..., replace)
     "Add defence `defense` to `model` in place (after `after`); returns `model`."
-    add = _defense_fn(defense)
+    add, takes = _defense_fn(defense), defense_keywords(defense)
+    extra = [k for k in kw if k not in takes and k != 'replace']
+    if extra: raise ValueError(f"defense {defense!r} takes no {', '.join(extra)}; it takes: {', '.join(takes) or 'nothing'}")
     if defense == 'none': return model
     if after is None:
         defaults = getattr(model, 'default_sites', None)
         if defaults is None: raise ValueError(f"{type(model).__name__} has no default_sites: pass after=[...] for defense {defense!r}")
-        if defense not in defaults: raise ValueError(f"{type(model).__name__}.default_sites has no entry for {defense!r}: pass after=[...]")
-        after = defaults[defense]
+        site = 'ewas' if defense in EWAS_VARIANTS else defense   # a variant sits where EWAS sits
+        if site not in defaults: raise ValueError(f"{type(model).__name__}.default_sites has no entry for {site!r}: pass after=[...]")
+        after = defaults[site]
     return add(model, after, num_classes, tuple(input_size), **kw)
 
 # %% ../nbs/02_baselines.ipynb #fe5f10ec
@@ -148,11 +160,8 @@ def build_model(arch:str,              # a name in `models.MODELS`, e.g. 'resnet
                 input_size=None,       # (C, H, W) of the inputs (None: (in_chans, 32, 32))
                 **kw) -> nn.Module:    # defence keywords, and keywords of the model constructor (mean, std, ...)
     "`create_model(arch, ...)` with defence `defense` added at the model's default sites."
-    takes, known = defense_keywords(defense), {k for d in DEFENSES for k in defense_keywords(d)}
-    dkw = {k: kw.pop(k) for k in list(kw) if k in known}
-    dkw = {k: v for k, v in dkw.items() if v is not None}
-    extra = [k for k in dkw if k not in takes]
-    if extra: raise ValueError(f"defense {defense!r} takes no {', '.join(extra)}; it takes: {', '.join(takes) or 'nothing'}")
+    known = {k for d in DEFENSES for k in defense_keywords(d)}   # add_defense refuses those `defense` does not take
+    dkw = {k: v for k in list(kw) if k in known and (v := kw.pop(k)) is not None}
     model = create_model(arch, num_classes=num_classes, width=width, in_chans=in_chans, input_size=input_size, **kw)
     return add_defense(model, defense, num_classes, getattr(model, 'input_size', input_size or (in_chans, 32, 32)), **dkw)
 

@@ -8,14 +8,15 @@ import contextlib, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['AuxLayer', 'EWAS', 'aux_layers', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted', 'insert_after',
-           'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
+__all__ = ['SELECT', 'AuxLayer', 'EWAS', 'aux_layers', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted',
+           'insert_after', 'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 class AuxLayer(nn.Module):
     "Base of label-driven defence layers: holds the labels in force and the auxiliary logits of the last forward."
     aux_weight: float = 1.0     # weight of this layer's auxiliary loss in the total loss
     attack_labels: bool = True  # does the training-time attack use the true-label mask? (EWAS: yes; CAS, CIFS: no)
+    selector_training: bool = False  # does the training attack maximise the worse of main and selector loss? (see nbs/09_beyond)
     def __init__(self):
         super().__init__()
         self.labels = None      # true labels supplied by `use_labels`; None -> the layer predicts them
@@ -31,26 +32,36 @@ class AuxLayer(nn.Module):
         if n and (int(y.min()) < 0 or int(y.max()) >= num_classes):
             raise ValueError(f"labels must lie in [0, {num_classes}), got values in [{int(y.min())}, {int(y.max())}]")
 
+# %% ../nbs/00_core.ipynb #b3264735
+SELECT = ('label', 'predicted', 'soft', 'mean')   # how an EWAS layer chooses its mask (the paper's: 'label')
+
 # %% ../nbs/00_core.ipynb #af18ec93
 class EWAS(AuxLayer):
     "Element-wise activation scaling: mask the activation with the ALC weight row of the true or predicted class."
     def __init__(self,
-                 shape:tuple,           # (C, H, W) of the activation it follows
-                 num_classes:int=10,    # K, the number of classes of the auxiliary linear classifier
-                 lam:float=0.01,        # weight λ of the auxiliary cross-entropy
-                 surrogate:float=None): # softmax temperature of the straight-through mask (adaptive attacks); None: off
+                 shape:tuple,            # (C, H, W) of the activation it follows
+                 num_classes:int=10,     # K, the number of classes of the auxiliary linear classifier
+                 lam:float=0.01,         # weight λ of the auxiliary cross-entropy
+                 surrogate:float=None,   # softmax temperature of the straight-through mask (adaptive attacks); None: off
+                 select:str='label',     # the mask: 'label' (paper), 'predicted', 'soft' or 'mean' (see `SELECT`)
+                 temperature:float=1.0): # T of select='soft'
         super().__init__()
+        if select not in SELECT: raise ValueError(f"unknown select {select!r}; valid: {', '.join(SELECT)}")
+        if temperature <= 0: raise ValueError(f"temperature must be > 0, got {temperature}")
         self.shape, self.num_classes, self.aux_weight, self.surrogate = tuple(shape), num_classes, lam, surrogate
+        self.select, self.temperature = select, temperature
         self.alc = nn.Linear(int(torch.tensor(self.shape).prod()), num_classes)
 
     def mask(self, s):
-        "Masks (N, C, H, W) chosen from ALC logits `s`: true-label rows if labels are set, else argmax rows."
+        "Masks (N, C, H, W) chosen from ALC logits `s` as `select` says (paper: true-label rows if labels are set, else argmax rows)."
         W = self.alc.weight
-        if self.labels is not None:
+        if self.select == 'soft': m = F.softmax(s / self.temperature, 1) @ W
+        elif self.select == 'mean': m = W.mean(0).expand(len(s), -1)
+        elif self.labels is not None and self.select == 'label':
             self.check_labels(self.labels, len(s), self.num_classes)
             m = W[self.labels]
         else:
-            if self.training and not getattr(self, '_warned', False):   # once per layer: training forwards need labels
+            if self.training and self.select == 'label' and not getattr(self, '_warned', False):   # once per layer: training needs labels
                 self._warned = True
                 warnings.warn(f"{type(self).__name__} forward in train mode without labels: it uses the predicted class's mask; "
                               "training uses the true label's (wrap the forward in core.use_labels(model, y)), evaluation eval mode", stacklevel=3)
@@ -68,7 +79,9 @@ class EWAS(AuxLayer):
         self.aux_logits = s
         return z * self.mask(s)
 
-    def extra_repr(self): return f"shape={self.shape}, num_classes={self.num_classes}, lam={self.aux_weight}, surrogate={self.surrogate}"
+    def extra_repr(self):
+        return (f"shape={self.shape}, num_classes={self.num_classes}, lam={self.aux_weight}, surrogate={self.surrogate}"
+                + (f", select={self.select!r}" if self.select != 'label' else '') + (f", temperature={self.temperature}" if self.select == 'soft' else ''))
 
 # %% ../nbs/00_core.ipynb #03eb8fd1
 def aux_layers(model:nn.Module) -> list:
@@ -179,6 +192,13 @@ def add_ewas(model:nn.Module,
              input_size=(3, 32, 32),  # (C, H, W) of the model's input, for the dry run
              lam:float=0.01,          # weight λ of each layer's auxiliary cross-entropy
              surrogate:float=None,    # temperature of the straight-through mask (adaptive attacks); None: off
+             select:str='label',      # how the mask is chosen (`SELECT`; the paper's: 'label')
+             temperature:float=1.0,   # T of select='soft'
+             selector_training:bool=False, # the training attack maximises the worse of main and selector loss
              replace:bool=False) -> nn.Module: # swap a defence layer already at `after`
     "Add an `EWAS` layer after submodule `after` of any CNN, in place; returns `model`. (`baselines.add_defense(model, 'ewas')` calls this.)"
-    return add_aux(model, after, lambda shape, i, n: EWAS(shape, num_classes, lam, surrogate), input_size, replace)
+    def make(shape, i, n):
+        layer = EWAS(shape, num_classes, lam, surrogate, select, temperature)
+        layer.selector_training = selector_training
+        return layer
+    return add_aux(model, after, make, input_size, replace)

@@ -18,8 +18,8 @@ from .runs import (Settings, option, all_rng_states, atomic_write, autocast, che
                           prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
 from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
 from .models import list_models
-from .baselines import DEFENSES, build_from_config, model_spec
-from .attacks import accuracy, ce_loss, paper_ce_loss, pgd_accuracy, pgd_ascent
+from .baselines import DEFENSES, build_from_config, defense_keywords, model_spec
+from .attacks import accuracy, ce_loss, pgd_accuracy, pgd_ascent, training_objective
 
 # %% auto #0
 __all__ = ['LOSSES', 'perturb', 'aux_heads', 'standard_loss', 'pgd_loss', 'trades_loss', 'mart_loss', 'milestone_epochs',
@@ -61,10 +61,10 @@ def pgd_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
              random_start:bool=True,  # uniform random start in the eps-ball
              aux:bool=True,           # add the defence layers' auxiliary losses (to the attack too)
              label_smoothing:float=0.0, **kwargs):  # (label smoothing of the training cross-entropy, not the attack's)
-    "PGD-AT (Madry): cross-entropy (+ aux) on PGD examples that maximise that same loss."
+    "PGD-AT (Madry): cross-entropy (+ aux) on PGD examples that maximise it (`attacks.training_objective`)."
     net = unwrap(model)
     with use_labels(net, y, attack=True):
-        xa = perturb(net, x, y, paper_ce_loss if aux else ce_loss, eps=eps, alpha=alpha, steps=steps,
+        xa = perturb(net, x, y, training_objective(net, aux), eps=eps, alpha=alpha, steps=steps,
                      start='uniform' if random_start else None)
     return standard_loss(model, xa, y, aux=aux, label_smoothing=label_smoothing)
 
@@ -115,7 +115,7 @@ def mart_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
     net = unwrap(model)
     with use_labels(net, y):
         with use_labels(net, y, attack=True):
-            xa = perturb(net, x, y, paper_ce_loss if aux else ce_loss, eps=eps, alpha=alpha, steps=steps,
+            xa = perturb(net, x, y, training_objective(net, aux), eps=eps, alpha=alpha, steps=steps,
                          start='normal' if random_start else None)
         logits = model(x)
         heads_nat = aux_heads(net) if aux else []
@@ -165,8 +165,8 @@ class TrainConfig(Settings):
     skip_bad_images: bool = option(False, "leave unreadable images out, with a warning naming them (default: stop and name them)")
     arch: str = option('resnet18', "model architecture", choices=list_models)
     width: float = option(1.0, "channel width multiplier", gt=0)
-    defense: str = option('none', "defence layer: none, ewas, cas, cifs", choices=lambda: list(DEFENSES))
-    lam: float = option(0.01, "EWAS auxiliary loss weight lambda", lo=0)
+    defense: str = option('none', "defence layer: none, ewas, cas, cifs, or an EWAS variant without the label leak (ewas-pred, ewas-soft, ewas-sat, ewas-mean; nbs/09_beyond)", choices=lambda: list(DEFENSES))
+    lam: float = option(0.01, "EWAS (and its variants') auxiliary loss weight lambda", lo=0)
     method: str = option('pgd', "training loss: standard, pgd, trades, mart", choices=lambda: list(LOSSES))
     eps: float = option(8/255, "L-inf radius of the training attack (a number or a fraction)", kind='number', group='loss')
     alpha: float = option(2/255, "step size of the training attack", kind='number', group='loss')
@@ -230,7 +230,7 @@ def quick_train(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
             for i in torch.randperm(len(x), generator=g).split(batch_size):
                 xb, yb = x[i].to(dev), y[i].to(dev)
                 with use_labels(model, yb):
-                    if adv_eps > 0: xb = pgd_ascent(model, xb, yb, paper_ce_loss, adv_eps, 1.25 * adv_eps, 1)[0].detach()
+                    if adv_eps > 0: xb = pgd_ascent(model, xb, yb, training_objective(model), adv_eps, 1.25 * adv_eps, 1)[0].detach()
                     loss = F.cross_entropy(model(xb), yb) + aux_loss(model, yb)
                 opt.zero_grad(); loss.backward(); opt.step()
     return model.eval()
@@ -392,7 +392,7 @@ def run_training(cfg:TrainConfig=None,    # the run (a `TrainConfig` or a dict o
     if (k := full.targets[tr].unique().numel()) < 2: raise ValueError(f"the training set holds only {k} class(es); a classifier needs two")
     valid = ((full.images[held].float() / 255, full.targets[held].clone()) if cfg.val_split == 'train' else
              take(get_dataset(cfg.dataset, cfg.data_dir, train=False, download=False, **dkw), cfg.val_n, seed=cfg.seed))
-    spec = model_spec(info, cfg.arch, cfg.defense, cfg.width, **({'lam': cfg.lam} if cfg.defense == 'ewas' else {}))
+    spec = model_spec(info, cfg.arch, cfg.defense, cfg.width, **({'lam': cfg.lam} if 'lam' in defense_keywords(cfg.defense) else {}))
     seed_everything(cfg.seed)
     model = build_from_config({'model': spec})
     with run_lock(cfg.out) if cfg.out is not None and main else contextlib.nullcontext():   # before an --overwrite clears it
