@@ -6,18 +6,21 @@ EWAS, CAS and CIFS, all with torchattacks' `atk(images, labels) -> adv_images` c
 # %% ../nbs/04_attacks.ipynb #4ebc37e8
 from __future__ import annotations
 import contextlib, functools, inspect
+from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from torchattacks.attack import Attack
 from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
 from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
+from .baselines import load_model
 
 # %% auto #0
 __all__ = ['ATTACKS', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
            'TorchAttack', 'fgsm', 'pgd_torchattacks', 'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss',
            'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks', 'BPDA', 'FixedMasks',
-           'Selector', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack', 'accuracy', 'pgd_accuracy']
+           'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack', 'accuracy',
+           'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -296,6 +299,26 @@ def _selector(kind):
         return atk
     return make
 
+# %% ../nbs/04_attacks.ipynb #03d40248
+class Transfer(LinfAttack):
+    "Adaptive (e): PGD on the main CE of a `source` model (last iterate), judged on the attacked model."
+    def __init__(self, model, source:nn.Module, eps:float=8/255, steps:int=20, alpha:float=None, seed:int=None):
+        super().__init__("Transfer", model, eps, seed)
+        self.source, self.steps = source, steps
+        self.alpha = self.eps / 4 if alpha is None else float(alpha)
+        check_budget(self.eps, self.alpha, steps)
+    def forward(self, images, labels):
+        src = self.source.to(images.device)
+        with eval_mode(src): return pgd_ascent(src, images, labels, ce_loss, self.eps, self.alpha, self.steps)[0]
+
+def transfer(model, source=None, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, **kw) -> Transfer:
+    "A `Transfer` attack on `model` from `source`: a model, or the path of a checkpoint written by this package."
+    if source is None: raise ValueError("the transfer attack needs a source model: give source=MODEL or source=CHECKPOINT")
+    src = source if isinstance(source, nn.Module) else load_model(source, model_device(model))[0]
+    atk = Transfer(model, src, eps, steps, alpha, seed)
+    atk.params = f"source={source if isinstance(source, (str, Path)) else type(source).__name__}"
+    return atk
+
 # %% ../nbs/04_attacks.ipynb #2049f0e9
 def adaptive_attacks(model:nn.Module) -> list:
     "Names of the adaptive attacks that apply to `model`'s defence layers (none without `AuxLayer`s)."
@@ -340,8 +363,9 @@ ATTACKS = {
     'cw-paper-es': _pgd(paper_cw_loss, steps=30),
     'alc': _pgd(alc_loss), 'alc-ce': _pgd(alc_ce_loss), 'bpda': _pgd(ce_loss, cls=BPDA),
     'fixed-mask': _fixed(False), 'fixed-mask-steer': _fixed(True),
-    'selector-apgd-ce': _selector('apgd-ce'), 'selector-apgd-t': _selector('apgd-t'), 'selector-autoattack': _selector('autoattack')}
-ADAPTIVE = ('alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer', 'selector-apgd-ce', 'selector-apgd-t', 'selector-autoattack')
+    'selector-apgd-ce': _selector('apgd-ce'), 'selector-apgd-t': _selector('apgd-t'), 'selector-autoattack': _selector('autoattack'),
+    'transfer': transfer}
+ADAPTIVE = ('alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer', 'selector-apgd-ce', 'selector-apgd-t', 'selector-autoattack', 'transfer')
 PROTOCOLS = {n: ('paper' if n.endswith('-paper') else 'paper-es' if n.endswith('-paper-es') else 'adaptive' if n in ADAPTIVE
                  else 'baseline' if n in ('clean', 'noise') else 'standard') for n in ATTACKS}
 
