@@ -8,8 +8,8 @@ import contextlib, warnings
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['SELECT', 'AuxLayer', 'EWAS', 'aux_layers', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux', 'Inserted',
-           'insert_after', 'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
+__all__ = ['SELECT', 'AuxLayer', 'EWAS', 'aux_layers', 'trains_with_labels', 'set_layers', 'use_labels', 'aux_loss', 'bypass_aux',
+           'Inserted', 'insert_after', 'remove_aux', 'activation_shape', 'add_aux', 'add_ewas']
 
 # %% ../nbs/00_core.ipynb #2fbc4bf3
 class AuxLayer(nn.Module):
@@ -87,6 +87,10 @@ class EWAS(AuxLayer):
 def aux_layers(model:nn.Module) -> list:
     "All defence layers (`AuxLayer`) inside `model`."
     return [m for m in model.modules() if isinstance(m, AuxLayer)]
+
+def trains_with_labels(model:nn.Module) -> bool:
+    "Does a training forward of `model` put the true label into a mask (the paper's EWAS, CAS, CIFS)? Its train accuracy then measures nothing."
+    return any(getattr(l, 'select', 'label') == 'label' for l in aux_layers(model))
 
 # %% ../nbs/00_core.ipynb #5c043436
 @contextlib.contextmanager

@@ -12,12 +12,13 @@ import torch.distributed as dist
 from .core import use_labels
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'LOCK', 'default_device', 'check_device', 'autocast', 'model_device', 'set_threads', 'dist_info',
-           'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state',
-           'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs', 'Interrupted',
-           'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write', 'check_writable',
-           'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir', 'prepare_run_dir',
-           'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
+__all__ = ['RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', 'check_device', 'autocast', 'model_device', 'set_threads',
+           'dist_info', 'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded', 'get_rng_state',
+           'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs',
+           'Interrupted', 'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write',
+           'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir',
+           'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option', 'Settings',
+           'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -427,12 +428,16 @@ def write_metrics(out_dir, rows:list):
     atomic_write(Path(out_dir)/'metrics.csv', pd.DataFrame(rows).to_csv(index=False))
     atomic_write(Path(out_dir)/'metrics.json', json.dumps(rows, indent=1))
 
-def plot_metrics(df:pd.DataFrame, path=None, title:str=''):
+TRUE_LABEL_MASKS = "with true-label masks"   # what train accuracy of a model that puts the label into its masks is marked
+
+def plot_metrics(df:pd.DataFrame, path=None, title:str='',
+                 label_masks:bool=False):   # the model trains with true-label masks: its train accuracy is marked so
     "Loss and accuracy curves of a `fit` run (saved to `path` as PNG if given); returns the figure."
     import matplotlib.pyplot as plt
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3))
     a.plot(df.epoch, df.train_loss, 'o-'); a.set(xlabel='epoch', ylabel='train loss', title=title)
-    for c, lab in (('train_acc', 'train'), ('val_clean_acc', 'held-out clean'), ('val_pgd_acc', 'held-out PGD')):
+    train = f'train, {TRUE_LABEL_MASKS} (not a measure)' if label_masks else 'train'
+    for c, lab in (('train_acc', train), ('val_clean_acc', 'held-out clean'), ('val_pgd_acc', 'held-out PGD')):
         b.plot(df.epoch, df[c], 'o-', label=lab)
     b.set(xlabel='epoch', ylabel='accuracy', ylim=(0, 1)); b.legend(fontsize=7)
     fig.tight_layout()

@@ -12,7 +12,7 @@ import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 from . import __version__
-from .core import aux_layers, use_labels, aux_loss
+from .core import aux_layers, use_labels, aux_loss, trains_with_labels
 from .runs import (Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
                           check_out_dir, critical, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics,
                           prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
@@ -354,7 +354,7 @@ def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
         if world > 1: dist.barrier()
     df = pd.DataFrame(rows)
     if main and out is not None and len(df):
-        plot_metrics(df, out/'metrics.png', title=cfg.method + (f' + {cfg.defense}' if cfg.defense != 'none' else ''))
+        plot_metrics(df, out/'metrics.png', cfg.method + (f' + {cfg.defense}' if cfg.defense != 'none' else ''), trains_with_labels(net))
     return df
 
 # %% ../nbs/05_train.ipynb #667d5d5c
