@@ -10,6 +10,7 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from torchattacks.attack import Attack
+from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
 from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
@@ -17,10 +18,10 @@ from .baselines import load_model
 
 # %% auto #0
 __all__ = ['ATTACKS', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
-           'TorchAttack', 'fgsm', 'pgd_torchattacks', 'autoattack', 'paper_ce_loss', 'paper_cw_loss', 'alc_loss',
-           'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks', 'BPDA', 'FixedMasks',
-           'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack', 'accuracy',
-           'pgd_accuracy']
+           'TorchAttack', 'fgsm', 'pgd_torchattacks', 'Ensemble', 'autoattack', 'paper_ce_loss', 'paper_cw_loss',
+           'alc_loss', 'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks', 'BPDA',
+           'FixedMasks', 'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack',
+           'accuracy', 'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -87,6 +88,7 @@ def pgd_ascent(model:nn.Module, x0:torch.Tensor, y:torch.Tensor,
 class LinfAttack(Attack):
     "Base of this module's attacks: `atk(images, labels)` crafts in eval mode with frozen parameters, seeded, and restores both."
     implementation = f"ewas_nb {__version__}"
+    progress = False   # bars over the attack's own stages, where it has them (`evaluate.evaluate_attack` sets it)
     def __init__(self, name, model, eps=8/255, seed=None):
         super().__init__(name, model)
         self.eps, self.seed = check_budget(eps), seed
@@ -135,7 +137,9 @@ class TorchAttack(LinfAttack):
         super().__init__(name or type(atk).__name__, atk.model, getattr(atk, 'eps', 0.0), seed)
         self.atk, self.steps, self.restarts = atk, steps, restarts
         self.implementation = f"torchattacks {torchattacks.__version__} {name or type(atk).__name__}"
-    def forward(self, images, labels): return self.atk(images, labels)
+    def forward(self, images, labels):
+        self.atk.progress = self.progress
+        return self.atk(images, labels)
 
 # %% ../nbs/04_attacks.ipynb #21d88f84
 def fgsm(model, eps:float=8/255, seed:int=None, **kw) -> TorchAttack:
@@ -146,6 +150,22 @@ def pgd_torchattacks(model, eps:float=8/255, seed:int=None, steps:int=20, alpha:
     "torchattacks' PGD (last iterate, step ε/4, random start): a cross-check of `PGD`."
     check_budget(eps, eps / 4 if alpha is None else alpha, steps)
     return TorchAttack(torchattacks.PGD(model, eps=eps, alpha=eps / 4 if alpha is None else alpha, steps=steps), steps=steps, seed=seed)
+
+# %% ../nbs/04_attacks.ipynb #17a8ca26
+class Ensemble(torchattacks.MultiAttack):
+    "torchattacks' `MultiAttack` (each attack on the examples all earlier ones left correct), with a bar over its attacks."
+    progress = False
+    def forward(self, images, labels):
+        out, todo = images.clone().detach(), torch.arange(len(images), device=images.device)
+        bar = tqdm(self.attacks, desc="attacks of the ensemble", leave=False, disable=not self.progress)
+        for atk in bar:
+            bar.set_postfix_str(f"{type(atk).__name__} on {len(todo)} of {len(images)}")
+            adv = atk(images[todo], labels[todo])
+            with torch.no_grad(): ok = self.get_logits(adv).argmax(1) == labels[todo]
+            out[todo[~ok]] = adv[~ok]
+            todo = todo[ok]
+            if not len(todo): break
+        return out
 
 # %% ../nbs/04_attacks.ipynb #7f397a1d
 def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
@@ -167,7 +187,7 @@ def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
             T.APGDT(model, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes),
             T.FAB(model, eps=eps, steps=steps, n_restarts=1, seed=seed, multi_targeted=True, n_classes=num_classes),
             T.Square(model, eps=eps, n_queries=n_queries, n_restarts=1, seed=seed)]
-    atk = TorchAttack(T.MultiAttack(atks), steps=steps, seed=seed, name='APGD-CE+APGD-T+FAB-T+Square')
+    atk = TorchAttack(Ensemble(atks), steps=steps, seed=seed, name='APGD-CE+APGD-T+FAB-T+Square')
     atk.params, atk.eps = f"iterations={steps}, square_queries={n_queries}, targets={num_classes - 1}", float(eps)
     return atk
 
