@@ -259,3 +259,21 @@ def test_formulas_offline(browser, server, site, screenshot_dir):
         _open(browser, server + page)
         n, errors, text = _typeset(browser)
         assert not errors and not RAW_TEX.findall(text), (page, errors, RAW_TEX.findall(text)[:5])
+
+def test_mathjax_cache_and_copy(monkeypatch, tmp_path):
+    "A cached tarball is used only when its integrity is the pinned one; only MATHJAX_FILES are copied, under es5/'s paths."
+    import io, tarfile
+    tgz = tmp_path/'npm'/f'mathjax-{build_site.MATHJAX_VERSION}.tgz'
+    tgz.parent.mkdir()
+    with tarfile.open(tgz, 'w:gz') as tf:
+        for name in ['package/es5/tex-chtml.js', 'package/es5/output/chtml/fonts/woff-v2/MathJax_Zero.woff',
+                     'package/es5/tex-svg.js', 'package/es5/sre/sre.js', 'package/LICENSE']:
+            ti = tarfile.TarInfo(name); ti.size = 1; tf.addfile(ti, io.BytesIO(b'x'))
+    monkeypatch.setenv('EWAS_NB_CACHE', str(tmp_path))
+    monkeypatch.setattr(build_site.shutil, 'which', lambda *a: None)  # no npm: the cache must do, and this one is wrong
+    with pytest.raises(RuntimeError, match='npm is not on PATH'): build_site.fetch_mathjax()
+    monkeypatch.setattr(build_site, 'MATHJAX_INTEGRITY', build_site.npm_integrity(tgz))
+    assert build_site.fetch_mathjax() == tgz
+    script = build_site.copy_mathjax(tgz, tmp_path/'site'/'mathjax')
+    got = sorted(p.relative_to(tmp_path/'site'/'mathjax').as_posix() for p in (tmp_path/'site').rglob('*') if p.is_file())
+    assert script.name == 'tex-chtml.js' and got == ['LICENSE', 'output/chtml/fonts/woff-v2/MathJax_Zero.woff', 'tex-chtml.js']

@@ -189,15 +189,16 @@ def fetch_mathjax(cache:Path|None=None, timeout:int=180) -> Path:
     if not npm: raise RuntimeError('npm is not on PATH')
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as d:
-        try: r = subprocess.run([npm, 'pack', f'{MATHJAX_PKG}@{MATHJAX_VERSION}', '--silent', '--pack-destination', d],
-                                cwd=d, capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, 'npm_config_fund': 'false', 'npm_config_audit': 'false',
-                                     'npm_config_update_notifier': 'false'})
+        env = {'npm_config_fetch_retries': '1', **os.environ, 'npm_config_fund': 'false', 'npm_config_audit': 'false',
+               'npm_config_update_notifier': 'false'}
+        try: r = subprocess.run([npm, 'pack', f'{MATHJAX_PKG}@{MATHJAX_VERSION}', '--loglevel=error',
+                                 '--pack-destination', d], cwd=d, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired: raise RuntimeError(f'npm pack timed out after {timeout} s') from None
         got = Path(d)/tgz.name
         if r.returncode or not got.is_file():
-            err = [l for l in (r.stderr + r.stdout).strip().splitlines() if l.strip()]
-            raise RuntimeError(f"npm pack failed (exit {r.returncode}): {err[-1] if err else 'no message'}")
+            err = [l.removeprefix('npm error').strip() for l in r.stderr.splitlines() if l.startswith('npm error')]
+            err = [l for l in err if 'Error' in l] or [l for l in err if l] or ['no message']
+            raise RuntimeError(f'npm pack failed (exit {r.returncode}): {err[0]}')
         if (i := npm_integrity(got)) != MATHJAX_INTEGRITY:
             raise RuntimeError(f'{tgz.name} from the registry has integrity {i}, not the pinned {MATHJAX_INTEGRITY}')
         os.replace(got, tgz)
