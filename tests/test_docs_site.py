@@ -1,8 +1,10 @@
 """The documentation site in a real browser. Builds _docs/ the way `bash tools/docs` does without Quarto
 (tools/build_site.py: nbdev's processed notebooks -> nbconvert, notebooks run in a kernel for their outputs), serves it
 from 127.0.0.1 and walks it in headless Chromium: the front page, the `EWAS` entry of the API reference, a rendered
-figure, and every page through the navigation with no broken local link. Screenshots: tmp/screenshots/docs_*.png."""
-import functools, http.server, subprocess, sys, threading, time, urllib.error, urllib.request
+figure, every page through the navigation with no broken local link, and the formulas typeset by the copy of MathJax
+in the site with no request leaving 127.0.0.1. Screenshots: tmp/screenshots/docs_*.png.
+EWAS_DOCS_EXEC=none builds from the notebooks' saved outputs instead of running them (cheap; no figures to test)."""
+import functools, http.server, os, re, subprocess, sys, threading, time, urllib.error, urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
 import pytest
@@ -11,14 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 import build_site  # noqa: E402
 
+EXEC = os.environ.get('EWAS_DOCS_EXEC', 'auto')
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    requested: list = []  # the paths asked for, in order
     def log_message(self, *args): pass
+    def send_head(self):
+        type(self).requested.append(urlsplit(self.path).path)
+        return super().send_head()
 
 @pytest.fixture(scope='module')
 def site():
     """Build the site once (the notebook runs are shared with test_notebooks_kernel.py within one pytest process;
     a notebook that fails is that test's failure: here its page shows the outputs up to the error)."""
-    return build_site.build_site(verbose=False, strict=False)
+    return build_site.build_site(execute=EXEC, verbose=False, strict=False)
 
 @pytest.fixture(scope='module')
 def server(site):
@@ -111,6 +119,7 @@ def test_api_entry(browser, server, site, screenshot_dir):
 
 def test_figure(browser, server, site, screenshot_dir):
     "At least one figure (a PNG output) is on the site and the browser decodes it."
+    if EXEC == 'none': pytest.skip('EWAS_DOCS_EXEC=none: the notebooks are saved without outputs, so no figures')
     for page in site['pages']:
         if '<img' not in (site['out']/page).read_text(): continue
         _open(browser, server + page)
@@ -161,3 +170,110 @@ def test_docs_command_help():
     r = subprocess.run(['bash', str(ROOT/'tools'/'docs'), '--help'], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert '--exec' in r.stdout or 'nbdev' in r.stdout
+
+def test_page_description():
+    "A `> summary` over several lines is the page's whole subtitle (nbdev's front matter keeps its first line only)."
+    from fastcore.nbio import md_frontmatter
+    from nbformat.v4 import new_markdown_cell, new_notebook
+    src = '# T\n> one line\n> and the next, `code`.\n>\n> not the summary\n\nprose'
+    assert md_frontmatter(src)['description'] == 'one line'  # the cause: the rest is dropped with the title cell
+    nb = new_notebook(cells=[new_markdown_cell('intro'), new_markdown_cell(src)])
+    assert build_site.notebook_summary(nb) == 'one line and the next, `code`.'
+    assert build_site.page_description({'description': 'one line'}, nb) == 'one line and the next, `code`.'
+    assert build_site.page_description({'description': 'from YAML'}, nb) == 'from YAML'  # front matter given: kept
+    assert build_site.page_description({}, nb) == ''
+    assert build_site.inline_code('a `b` &lt;c&gt;') == 'a <code>b</code> &lt;c&gt;'
+
+def test_subtitles_whole(site):
+    "Every page's subtitle is its notebook's whole summary (06_evaluate's and others' span two lines)."
+    import nbformat
+    from bs4 import BeautifulSoup
+    for src, page in zip(site['sources'], site['pages']):
+        want = build_site.notebook_summary(nbformat.read(ROOT/'nbs'/src, as_version=4)).replace('`', '')
+        got = BeautifulSoup((site['out']/page).read_text(), 'html.parser').find(class_='page-description')
+        assert (got.get_text() if got else '') == want, f'{page}: subtitle {got!r}, summary {want!r}'
+
+def test_mathjax_in_site(site):
+    "Pages load the pinned MathJax copied into the site (a relative URL), never a CDN; the tarball's integrity is pinned."
+    if site['mathjax'] == 'cdn': pytest.skip('MathJax could not be fetched (npm or registry unreachable, no cache): CDN')
+    assert site['mathjax'] == 'local' and site['mathjax_src'] == 'mathjax/tex-chtml.js'
+    out = site['out']
+    assert (out/'mathjax'/'tex-chtml.js').is_file() and (out/'mathjax'/'LICENSE').is_file()
+    assert list((out/'mathjax'/'output'/'chtml'/'fonts'/'woff-v2').glob('MathJax_Main-Regular.woff'))
+    tgz = build_site.cache_dir()/f'mathjax-{build_site.MATHJAX_VERSION}.tgz'
+    assert build_site.npm_integrity(tgz) == build_site.MATHJAX_INTEGRITY
+    from bs4 import BeautifulSoup
+    for page in site['pages']:
+        soup = BeautifulSoup((out/page).read_text(), 'html.parser')
+        srcs = [t['src'] for t in soup.find_all('script', src=True)] + [t['href'] for t in soup.find_all('link', href=True)]
+        assert all(build_site._is_local(u) for u in srcs), f'{page} loads from elsewhere: {srcs}'
+        mj = soup.find('script', id='MathJax-script')['src']
+        assert (out/page).parent.joinpath(mj).resolve() == (out/'mathjax'/'tex-chtml.js').resolve(), (page, mj)
+
+def test_mathjax_fallback(monkeypatch, tmp_path):
+    "Neither fetchable nor cached: one line says so and pages load the CDN; a URL given is used as is; None: no MathJax."
+    def fail(*a, **k): raise RuntimeError('npm is not on PATH')
+    monkeypatch.setattr(build_site, 'fetch_mathjax', fail)
+    said = []
+    assert build_site.site_mathjax(build_site.LOCAL, tmp_path, said.append) == (build_site.MATHJAX_URL, 'cdn')
+    assert len(said) == 1 and 'npm is not on PATH' in said[0] and build_site.MATHJAX_URL in said[0]
+    assert not (tmp_path/'mathjax').exists()
+    assert build_site.site_mathjax('https://x.org/mj.js', tmp_path, said.append) == ('https://x.org/mj.js', 'url')
+    assert build_site.site_mathjax(None, tmp_path, said.append) == (None, 'none') and len(said) == 1
+
+# Text of the page that is neither code nor typeset math: where raw TeX would show.
+PROSE_TEXT_JS = """
+const root = document.querySelector('main'), parts = [];
+const w = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+while (w.nextNode()) { const n = w.currentNode;
+  if (!n.parentElement.closest('pre, code, script, style, textarea, mjx-container')) parts.push(n.nodeValue); }
+return parts.join(' ');"""
+TYPESET_JS = """const done = arguments[arguments.length - 1];
+(function wait() { if (window.MathJax && MathJax.startup && MathJax.startup.promise)
+  MathJax.startup.promise.then(() => done(true), e => done(String(e))); else setTimeout(wait, 100); })();"""
+RAW_TEX = re.compile(r'\$[^$\s][^$]*\$|\\\(|\\\[')
+
+def _typeset(drv):
+    "Wait for MathJax to finish the page; returns (number of formulas, errors, prose text)."
+    drv.set_script_timeout(30)
+    assert drv.execute_async_script(TYPESET_JS) is True, 'MathJax did not finish'
+    return (drv.execute_script("return document.querySelectorAll('main mjx-container').length"),
+            drv.execute_script("return Array.from(document.querySelectorAll('mjx-merror')).map(e => e.textContent)"),
+            drv.execute_script(PROSE_TEXT_JS))
+
+def test_formulas_offline(browser, server, site, screenshot_dir):
+    """The core page's formulas ($z \\odot m$, ...) are typeset by the site's MathJax, with every host but 127.0.0.1
+    unresolvable (conftest's Chromium flags): no raw TeX left, no MathJax error, every resource from the site."""
+    if site['mathjax'] != 'local': pytest.skip(f"pages load MathJax from {site['mathjax_src']!r}, not from the site")
+    _QuietHandler.requested.clear()
+    _open(browser, server + _page_of(site, '00_core.ipynb'))
+    n, errors, text = _typeset(browser)
+    assert n >= 10 and not errors, (n, errors)
+    assert not RAW_TEX.findall(text), f'raw TeX on the page: {RAW_TEX.findall(text)[:5]}'
+    assert '/mathjax/tex-chtml.js' in _QuietHandler.requested
+    assert any(p.endswith('.woff') for p in _QuietHandler.requested), 'no MathJax font was loaded from the site'
+    res = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert res and all(u.startswith(server) for u in res), [u for u in res if not u.startswith(server)]
+    browser.save_screenshot(str(screenshot_dir/'docs_core_formulas.png'))
+    for page in site['pages']:  # and on every page: no TeX left raw, no MathJax error
+        _open(browser, server + page)
+        n, errors, text = _typeset(browser)
+        assert not errors and not RAW_TEX.findall(text), (page, errors, RAW_TEX.findall(text)[:5])
+
+def test_mathjax_cache_and_copy(monkeypatch, tmp_path):
+    "A cached tarball is used only when its integrity is the pinned one; only MATHJAX_FILES are copied, under es5/'s paths."
+    import io, tarfile
+    tgz = tmp_path/'npm'/f'mathjax-{build_site.MATHJAX_VERSION}.tgz'
+    tgz.parent.mkdir()
+    with tarfile.open(tgz, 'w:gz') as tf:
+        for name in ['package/es5/tex-chtml.js', 'package/es5/output/chtml/fonts/woff-v2/MathJax_Zero.woff',
+                     'package/es5/tex-svg.js', 'package/es5/sre/sre.js', 'package/LICENSE']:
+            ti = tarfile.TarInfo(name); ti.size = 1; tf.addfile(ti, io.BytesIO(b'x'))
+    monkeypatch.setenv('EWAS_NB_CACHE', str(tmp_path))
+    monkeypatch.setattr(build_site.shutil, 'which', lambda *a: None)  # no npm: the cache must do, and this one is wrong
+    with pytest.raises(RuntimeError, match='npm is not on PATH'): build_site.fetch_mathjax()
+    monkeypatch.setattr(build_site, 'MATHJAX_INTEGRITY', build_site.npm_integrity(tgz))
+    assert build_site.fetch_mathjax() == tgz
+    script = build_site.copy_mathjax(tgz, tmp_path/'site'/'mathjax')
+    got = sorted(p.relative_to(tmp_path/'site'/'mathjax').as_posix() for p in (tmp_path/'site').rglob('*') if p.is_file())
+    assert script.name == 'tex-chtml.js' and got == ['LICENSE', 'output/chtml/fonts/woff-v2/MathJax_Zero.woff', 'tex-chtml.js']

@@ -5,6 +5,9 @@ HTMLExporter (its JupyterLab template, extended with a page frame: top bar, side
 per-page contents). Notebooks saved without outputs are executed first (`--exec auto`), so the pages show
 results and figures. Links to notebooks (`00_core.ipynb`) become links to their pages (`core.html`, the
 `output-file` nbdev gives them, as Quarto would). `bash tools/docs` calls this when `quarto` is missing.
+Formulas: MathJax 3, pinned, fetched once from the npm registry (`npm pack`, integrity checked, kept in
+~/.cache/ewas_nb/npm/) and copied into the site (_docs/mathjax/), so pages render TeX offline; where it can be neither
+fetched nor found in the cache the build says so and the pages load it from a CDN (`--mathjax-url URL` asks for that).
 
 Runner (also used by tests/test_notebooks_kernel.py): `run_notebook(path)` executes a notebook top to bottom with
 nbclient in the kernel "ewas_nb" (the project's .venv; "python3" of this interpreter if that is not registered),
@@ -23,6 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 import nbformat, yaml
 from bs4 import BeautifulSoup
 from jinja2 import DictLoader
+from markupsafe import Markup
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbconvert import HTMLExporter
@@ -30,7 +34,17 @@ from nbconvert.filters import strip_ansi
 from nbconvert.preprocessors import TagRemovePreprocessor
 
 ROOT = Path(__file__).resolve().parents[1]
-MATHJAX_URL = "https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"  # loaded async: offline, TeX stays as text
+MATHJAX_URL = "https://cdn.jsdelivr.net/npm/mathjax@3.2.2/es5/tex-chtml.js"  # the CDN: offline, TeX stays as text
+LOCAL = 'local'  # `mathjax_url` meaning: the pinned MathJax below, copied into the site
+# MathJax 3 from the npm registry (`npm pack`), pinned by version and by the registry's integrity (sha512 of the
+# tarball, `npm view mathjax@3.2.2 dist.integrity`). Only what tex-chtml.js loads is copied into the site, paths
+# relative to es5/ kept (MathJax finds its fonts and extensions next to the script): 2.1 MB of 24.
+MATHJAX_PKG, MATHJAX_VERSION = 'mathjax', '3.2.2'
+MATHJAX_INTEGRITY = 'sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw=='
+# (TeX extensions are autoloaded by commands such as \color; the menu's accessibility options, which need
+# a11y/ and the 4 MB speech engine sre/, are not copied.)
+MATHJAX_FILES = ('es5/tex-chtml.js', 'es5/output/chtml/fonts/woff-v2/', 'es5/input/tex/extensions/', 'LICENSE')
+MATHJAX_DIR = 'mathjax'  # in the site: mathjax/tex-chtml.js
 IMAGE_EXTS = {'.png', '.jpg', '.jpeg', '.gif', '.svg', '.webp'}
 WIDGET_MIME = 'application/vnd.jupyter.widget-view+json'
 CELL_KEYS = {'cell_type', 'id', 'metadata', 'source', 'outputs', 'execution_count', 'attachments'}
@@ -154,6 +168,72 @@ def run_notebooks(paths, workers:int|None=None, flags:list|None=None) -> dict:
                     _RUNS[keys[p]] = r
         return {p: _RUNS[keys[p]] for p in paths}
 
+# ---------------------------------------------------------------- MathJax, offline
+def cache_dir() -> Path:
+    "Where npm tarballs are kept between builds, outside the repository: the project's cache (as ewas_nb.data's) + npm/."
+    d = os.environ.get('EWAS_NB_CACHE') or Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache')/'ewas_nb'
+    return Path(d)/'npm'
+
+def npm_integrity(path:Path) -> str:
+    "The npm registry's integrity string of a tarball: 'sha512-' + base64 of its SHA-512."
+    import base64
+    return 'sha512-' + base64.b64encode(hashlib.sha512(Path(path).read_bytes()).digest()).decode()
+
+def fetch_mathjax(cache:Path|None=None, timeout:int=180) -> Path:
+    """The pinned MathJax tarball: from the cache if there and intact, else `npm pack`ed from the registry into it.
+    Raises RuntimeError saying why when it is neither cached nor fetchable (no npm, no network, wrong integrity)."""
+    cache = Path(cache or cache_dir())
+    tgz = cache/f'{MATHJAX_PKG}-{MATHJAX_VERSION}.tgz'
+    if tgz.is_file() and npm_integrity(tgz) == MATHJAX_INTEGRITY: return tgz
+    npm = shutil.which('npm')
+    if not npm: raise RuntimeError('npm is not on PATH')
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as d:
+        env = {'npm_config_fetch_retries': '1', **os.environ, 'npm_config_fund': 'false', 'npm_config_audit': 'false',
+               'npm_config_update_notifier': 'false'}
+        try: r = subprocess.run([npm, 'pack', f'{MATHJAX_PKG}@{MATHJAX_VERSION}', '--loglevel=error',
+                                 '--pack-destination', d], cwd=d, capture_output=True, text=True, timeout=timeout, env=env)
+        except subprocess.TimeoutExpired: raise RuntimeError(f'npm pack timed out after {timeout} s') from None
+        got = Path(d)/tgz.name
+        if r.returncode or not got.is_file():
+            err = [l.removeprefix('npm error').strip() for l in r.stderr.splitlines() if l.startswith('npm error')]
+            err = [l for l in err if 'Error' in l] or [l for l in err if l] or ['no message']
+            raise RuntimeError(f'npm pack failed (exit {r.returncode}): {err[0]}')
+        if (i := npm_integrity(got)) != MATHJAX_INTEGRITY:
+            raise RuntimeError(f'{tgz.name} from the registry has integrity {i}, not the pinned {MATHJAX_INTEGRITY}')
+        os.replace(got, tgz)
+    return tgz
+
+def copy_mathjax(tgz:Path, dest:Path) -> Path:
+    "Extract the files of MATHJAX_FILES (paths under es5/ kept) from the tarball into `dest`; returns the script."
+    import tarfile
+    dest = Path(dest)
+    with tarfile.open(tgz) as tf:
+        for m in tf.getmembers():
+            name = m.name.removeprefix('package/')
+            if not m.isfile() or '..' in PurePosixPath(name).parts: continue
+            if not any(name == f or (f.endswith('/') and name.startswith(f)) for f in MATHJAX_FILES): continue
+            target = dest/name.removeprefix('es5/')
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tf.extractfile(m) as src, open(target, 'wb') as dst: shutil.copyfileobj(src, dst)
+    script = dest/'tex-chtml.js'
+    if not script.is_file(): raise RuntimeError(f'{tgz} holds no es5/tex-chtml.js')
+    return script
+
+def site_mathjax(mathjax_url, site_dir:Path, log=print) -> tuple:
+    """What the pages load for formulas -> (src, where): with `mathjax_url` LOCAL, the pinned MathJax copied into
+    `site_dir`/mathjax/ (src relative to the site root, where 'local'); if it can be neither fetched nor found in the
+    cache, one line says so and the pages load it from the CDN (where 'cdn'). Any other URL is used as given
+    (where 'url'); None: no MathJax."""
+    if not mathjax_url: return None, 'none'
+    if mathjax_url != LOCAL: return mathjax_url, 'url'
+    try: script = copy_mathjax(fetch_mathjax(), Path(site_dir)/MATHJAX_DIR)
+    except (RuntimeError, OSError) as e:
+        log(f'[docs] warning: MathJax {MATHJAX_VERSION} could not be fetched from the npm registry ({e}) and is not '
+            f'in {cache_dir()}: pages load it from {MATHJAX_URL}, formulas stay TeX offline')
+        return MATHJAX_URL, 'cdn'
+    return script.relative_to(site_dir).as_posix(), 'local'
+
 # ---------------------------------------------------------------- processed notebooks -> pages
 PROC_SNIPPET = """
 import os, sys
@@ -199,6 +279,31 @@ def front_matter(nb) -> dict:
             except yaml.YAMLError: return {}
         if c.cell_type != 'raw': break
     return {}
+
+_H1, _QUOTE = re.compile(r'^#\s+\S'), re.compile(r'^>\s?(.*?)\s*$')
+
+def notebook_summary(nb) -> str:
+    """The `> summary` under a notebook's `# Title`, all its lines joined. nbdev's front matter (fastcore's
+    `md_frontmatter`) keeps only the first line of a summary written over several `>` lines and drops the others
+    with the title cell: a description cut mid-sentence."""
+    for c in nb.cells:
+        if c.cell_type != 'markdown': continue
+        lines = c.source.splitlines()
+        if not any(_H1.match(l) for l in lines): continue
+        start = next((i for i, l in enumerate(lines) if re.match(r'^>\s+\S', l)), None)
+        if start is None: return ''
+        quote = []
+        for l in lines[start:]:
+            m = _QUOTE.match(l)
+            if not m or not m.group(1): break  # the blockquote's paragraph ends at a blank or unquoted line
+            quote.append(m.group(1))
+        return ' '.join(quote)
+    return ''
+
+def page_description(fm:dict, source_nb) -> str:
+    "The page's subtitle: nbdev's `description`, or the whole summary of the source notebook where nbdev cut it."
+    d, full = str(fm.get('description') or ''), notebook_summary(source_nb)
+    return full if d and full.startswith(d) else d
 
 def _clean_output(o):
     "Outputs as a static page shows them: progress-bar widgets fall back to their text; None drops the output."
@@ -265,7 +370,7 @@ PAGE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
 <header class="page-header">
   <h1 class="page-title" id="{{ resources.page.anchor }}">{{ resources.page.title | e }}</h1>
   {%- if resources.page.description %}
-  <p class="page-description">{{ resources.page.description | e }}</p>
+  <p class="page-description">{{ resources.page.description | e | inline_code }}</p>
   {%- endif %}
 </header>
 {%- endblock body_header -%}
@@ -274,10 +379,10 @@ PAGE_TEMPLATE = r"""{%- extends 'lab/index.html.j2' -%}
   Generated from <code>{{ resources.page.source | e }}</code> by <code>tools/docs</code>.</footer>
 </main>
 </div>
-{%- if resources.site.mathjax_url %}
+{%- if resources.page.mathjax_src %}
 <script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\(', '\\)']], displayMath: [['$$', '$$'], ['\\[', '\\]']],
   processEscapes: true}, options: {skipHtmlTags: ['script', 'noscript', 'style', 'textarea', 'pre', 'code']}};</script>
-<script async id="MathJax-script" src="{{ resources.site.mathjax_url }}"></script>
+<script async id="MathJax-script" src="{{ resources.page.mathjax_src }}"></script>
 {%- endif %}
 </body>
 {%- endblock body_footer -%}
@@ -365,10 +470,15 @@ def _add_toc(soup):
         li.append(a); ul.append(li)
     box.append(t); box.append(ul)
 
+def inline_code(escaped:str) -> Markup:
+    "`code` spans of an HTML-escaped line -> <code> (the subtitle is a line of markdown, as Quarto renders it)."
+    return Markup(re.sub(r'`([^`]+)`', r'<code>\1</code>', str(escaped)))
+
 def make_exporter() -> HTMLExporter:
     "nbconvert's HTML exporter: the JupyterLab template inside the site's page frame, no prompts."
     ex = HTMLExporter(template_name='lab', extra_loaders=[DictLoader({'ewas_site.html.j2': PAGE_TEMPLATE})],
-                      template_file='ewas_site.html.j2', exclude_input_prompt=True, exclude_output_prompt=True)
+                      template_file='ewas_site.html.j2', exclude_input_prompt=True, exclude_output_prompt=True,
+                      filters={'inline_code': inline_code})
     ex.register_preprocessor(TagRemovePreprocessor(remove_input_tags={'remove_input'}), enabled=True)
     return ex
 
@@ -383,8 +493,11 @@ def _render_pages(pages, proc, sources, runs, site, index, nb_pages, nbs, tmp) -
         nb, fm = prepare_page(nbformat.read(proc/p['src'], as_version=4), run.outputs() if run else None)
         depth = len(PurePosixPath(p['file']).parts) - 1
         nb.metadata['title'] = p['title'] if p is index else f"{p['title']} – {site['title']}"
-        page = dict(file=p['file'], title=p['title'], description=fm.get('description', ''), root='../' * depth,
+        desc = page_description(fm, nbformat.read(sources[p['src']], as_version=4))
+        page = dict(file=p['file'], title=p['title'], description=desc, root='../' * depth,
                     anchor=_anchor(p['title']) + '-title', source=f"{nbs.name}/{p['src']}")
+        mj = site.get('mathjax_src')
+        page['mathjax_src'] = page['root'] + mj if mj and site.get('mathjax') == 'local' else mj
         html, _ = exporter.from_notebook_node(nb, resources={'site': site, 'page': page})
         soup = BeautifulSoup(html, 'html.parser')
         links[p['file']] = _rewrite_links(soup, p['file'], nb_pages)
@@ -400,11 +513,13 @@ def _render_pages(pages, proc, sources, runs, site, index, nb_pages, nbs, tmp) -
             (tmp/rel).parent.mkdir(parents=True, exist_ok=True); shutil.copy2(f, tmp/rel)
     return links
 
-def build_site(out:Path|None=None, execute:str='auto', workers:int|None=None, mathjax_url:str|None=MATHJAX_URL,
+def build_site(out:Path|None=None, execute:str='auto', workers:int|None=None, mathjax_url:str|None=LOCAL,
                proc:Path|None=None, verbose:bool=True, strict:bool=True) -> dict:
     """Render the processed notebooks in `proc` (default: run nbdev's processing into _proc/) into a site in `out`.
     execute: 'auto' runs the notebooks saved without outputs, 'all' every notebook, 'none' uses saved outputs.
-    strict: a notebook that fails to run stops the build (else its page shows the outputs up to the error)."""
+    strict: a notebook that fails to run stops the build (else its page shows the outputs up to the error).
+    mathjax_url: LOCAL (default) copies the pinned MathJax into the site (see `site_mathjax`), a URL loads it from
+    there (a CDN), None leaves formulas as TeX."""
     log = print if verbose else (lambda *a, **k: None)
     cfg = nbdev_config()
     nbs, out = Path(cfg.nbs_path), Path(out or cfg.doc_path)
@@ -438,11 +553,13 @@ def build_site(out:Path|None=None, execute:str='auto', workers:int|None=None, ma
     nb_pages = {str(p['src']): p['file'] for p in pages}
     index = next((p for p in pages if p['file'] == 'index.html'), None)
     site = dict(title=(index or {}).get('title') or cfg.get('title') or cfg.lib_name,
-                description=cfg.get('description', ''), mathjax_url=mathjax_url,
+                description=cfg.get('description', ''),
                 pages=[dict(file=p['file'], title=p['title']) for p in pages])
     tmp = out.with_name(out.name + '.building')
     shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir(parents=True)
-    try: links = _render_pages(pages, proc, sources, runs, site, index, nb_pages, nbs, tmp)
+    try:
+        site['mathjax_src'], site['mathjax'] = site_mathjax(mathjax_url, tmp, log)
+        links = _render_pages(pages, proc, sources, runs, site, index, nb_pages, nbs, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True); raise
     broken = sorted({f"{page} -> {t}" for page, ts in links.items() for t, _ in ts if not (tmp/t).is_file()})
@@ -450,7 +567,7 @@ def build_site(out:Path|None=None, execute:str='auto', workers:int|None=None, ma
     shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
     log(f"[docs] wrote {len(pages)} pages to {_rel(out)}/ in {time.time() - t0:.0f} s: open {_rel(out / 'index.html')}")
     return dict(out=out, pages=[p['file'] for p in pages], sources=[str(p['src']) for p in pages], broken=broken,
-                runs=runs)
+                runs=runs, mathjax=site['mathjax'], mathjax_src=site['mathjax_src'])
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description='Build the documentation site (_docs/) from nbs/ without Quarto.')
@@ -458,7 +575,10 @@ def main(argv=None):
                     help='run notebooks for their outputs: auto = those saved without outputs (default)')
     ap.add_argument('--out', type=Path, default=None, help='output folder (default: doc_path, _docs/)')
     ap.add_argument('--workers', type=int, default=None, help='notebooks executed at once (default: 2)')
-    ap.add_argument('--mathjax-url', default=MATHJAX_URL, help="MathJax 3 script for the formulas ('' for none)")
+    ap.add_argument('--mathjax-url', default=LOCAL,
+                    help=f"MathJax 3 script for the formulas: 'local' (default) copies MathJax {MATHJAX_VERSION} from the "
+                         f"npm registry (cached in {cache_dir()}) into the site; a URL loads it from there, e.g. "
+                         f"{MATHJAX_URL}; '' for none")
     ap.add_argument('--keep-going', action='store_true', help='build even if a notebook fails to run (warns)')
     a = ap.parse_args(argv)
     try: build_site(a.out, a.execute, a.workers, a.mathjax_url or None, strict=not a.keep_going)
