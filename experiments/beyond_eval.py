@@ -32,6 +32,11 @@ def source_of(run: Path) -> Path:
     return Path('results/cpu_repro') / f"at-s{run.name.rsplit('-s', 1)[1]}" / 'last.pt'
 
 
+def trained(run: Path) -> bool:
+    "Has the run's training finished? (experiments/cpu_repro.sh writes status.json then.)"
+    return (run/'status.json').exists() and '"done": true' in (run/'status.json').read_text()
+
+
 def evaluate(run: Path):
     model, cfg = load_model(run/'last.pt', 'cpu')
     applies = adaptive_attacks(model)
@@ -53,6 +58,8 @@ def evaluate(run: Path):
 
 if __name__ == '__main__':
     torch.set_num_threads(1); tune_cpu_allocator()
-    for r in sys.argv[1:]:
+    for r in map(Path, sys.argv[1:]):
+        if not trained(r): print(f"== {r}: training not finished, skipped", flush=True); continue
         print(f"== {r}", flush=True)
-        evaluate(Path(r))
+        try: evaluate(r)
+        except FileExistsError as e: print(f"   skipped: {e}", flush=True)   # another process evaluates it (two may share the list)
