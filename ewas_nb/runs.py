@@ -546,7 +546,7 @@ def add_arguments(parser, cls, only=None, defaults:dict=None):
             parser.add_argument(flag, dest=f.name, action='store_false' if d else 'store_true', default=d, help=h)
         else:
             typ = int if t == 'int' and not m.get('kind') else float if t == 'float' and not m.get('kind') else str
-            parser.add_argument(f'--{name}', dest=f.name, type=typ, default=d, metavar=t.upper(), help=_help(f, d))
+            parser.add_argument(m.get('flag') or f'--{name}', dest=f.name, type=typ, default=d, metavar=t.upper(), help=_help(f, d))
     return parser
 
 def from_args(cls, ns, **kw):
