@@ -162,7 +162,7 @@ def build_model(arch:str,              # a name in `models.MODELS`, e.g. 'resnet
 def resolve_factory(factory:str) -> str:
     "'file.py:function' with the file's absolute path (it must exist), or 'package.module:function' unchanged."
     where, sep, name = str(factory).rpartition(':')
-    if not (sep and where and name.isidentifier()):
+    if not (sep and name.isidentifier() and (where.endswith('.py') or all(p.isidentifier() for p in where.split('.')))):
         raise ValueError(f"a model must be named FILE.py:FUNCTION or package.module:FUNCTION, got {factory!r}")
     if not where.endswith('.py'): return f"{where}:{name}"
     if not Path(where).expanduser().is_file(): raise FileNotFoundError(f"model file not found: {where}")

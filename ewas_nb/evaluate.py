@@ -5,7 +5,7 @@ example), the sanity checks that expose gradient masking, ε sweeps and plots, r
 
 # %% ../nbs/06_evaluate.ipynb #8cd3bc75
 from __future__ import annotations
-import contextlib, dataclasses, functools, hashlib, json, math, os, subprocess, time, warnings
+import contextlib, dataclasses, functools, hashlib, json, math, os, subprocess, textwrap, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
@@ -13,17 +13,18 @@ import torchattacks
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
-from .runs import (Settings, option, atomic_write, check_budget, check_device, check_inputs, check_writable, critical, eps_str,
-                          eval_mode, model_device, run_lock, same_run, storage_error, tune_cpu_allocator)
-from .data import get_dataset, take
-from .baselines import load_model
+from .runs import (Settings, option, atomic_write, check_budget, check_device, check_inputs, check_new_file, check_writable, critical,
+                          default_device, eps_str, eval_mode, model_device, run_lock, same_run, save_checkpoint, storage_error, tune_cpu_allocator)
+from .data import get_dataset, slice_index, take
+from .baselines import factory_model, factory_spec, load_model, load_weights
 from .attacks import ATTACKS, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
 
 # %% auto #0
-__all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'REPORT_FILES', 'tensor_hash', 'model_hash', 'ResultStore', 'evaluate_attack',
-           'worst_case_row', 'EvalSpec', 'zero_grad_fraction', 'sanity_checks', 'robustness_report', 'report_markdown',
-           'save_report', 'eps_sweep', 'plot_eps_sweep', 'test_slice', 'run_evaluation', 'comparison_table',
-           'table_markdown', 'compare_models', 'plot_comparison']
+__all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'REPORT_FILES', 'TERMINAL_WIDTH', 'tensor_hash', 'model_hash', 'ResultStore',
+           'evaluate_attack', 'worst_case_row', 'per_example', 'EvalSpec', 'zero_grad_fraction', 'sanity_checks',
+           'robustness_report', 'report_markdown', 'save_report', 'worst_case_images', 'eps_sweep', 'plot_eps_sweep',
+           'test_slice', 'run_evaluation', 'Benchmark', 'benchmark', 'comparison_table', 'table_markdown',
+           'compare_models', 'plot_comparison']
 
 # %% ../nbs/06_evaluate.ipynb #c0f20589
 def tensor_hash(*tensors) -> str:
@@ -89,6 +90,11 @@ def _real_predict(model, x):
     with torch.no_grad(), eval_mode(model), use_labels(model, None), surrogate_masks(model, None):
         return model(x).argmax(1)
 
+def _craft(atk, xb, yb, seed:int, start:int):
+    "Adversarial images of the batch at `start` with that batch's own seed (the same in a resumed run and in `worst_case_images`)."
+    atk.seed = seed * 1_000_003 + start
+    return atk(xb, yb)
+
 def _row_key(**parts) -> str:
     return hashlib.sha1(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -137,8 +143,7 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
         else:
             xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
             t0 = time.perf_counter()
-            atk.seed = seed * 1_000_003 + i
-            adv = atk(xb, yb)
+            adv = _craft(atk, xb, yb, seed, i)
             ok = _real_predict(model, adv) == yb
             rec = dict(correct="".join("1" if c else "0" for c in ok.tolist()), time_s=time.perf_counter() - t0,
                        in_ball=bool((adv - xb).abs().max() <= eps_v + 1e-6) and bool(adv.min() >= 0) and bool(adv.max() <= 1))
@@ -167,6 +172,18 @@ def worst_case_row(rows:list) -> dict:
                 robust=int(ok.sum()), time_s=round(sum(r['time_s'] for r in rows), 3), in_ball=all(r['in_ball'] for r in rows),
                 flags="", model_hash=rows[0]['model_hash'], data_hash=rows[0]['data_hash'], correct="".join("1" if o else "0" for o in ok))
 
+# %% ../nbs/06_evaluate.ipynb #12ea1070
+def per_example(report:pd.DataFrame, y:torch.Tensor,
+                index=None) -> pd.DataFrame:   # the examples' indices in their data set (default: 0, 1, ...)
+    "One row per example: index, label, 1/0 per attack (still correct), worst case, and the first attack that fooled it."
+    rows = [r for r in report.to_dict('records') if r['attack'] != 'worst-case']
+    ok = {r['attack']: np.frombuffer(r['correct'].encode(), dtype=np.uint8) == ord('1') for r in rows}
+    if any(len(v) != len(y) for v in ok.values()): raise ValueError(f"the report's rows are of {rows[0]['n']} examples, not the {len(y)} labels given")
+    fooled = [next((a for a, v in ok.items() if not v[i]), '') for i in range(len(y))]
+    index = list(range(len(y))) if index is None else [int(i) for i in index]
+    return pd.DataFrame(dict(index=index, label=[int(v) for v in y], **{a: v.astype(int) for a, v in ok.items()},
+                             worst_case=np.logical_and.reduce([*ok.values(), np.ones(len(y), bool)]).astype(int), fooled_by=fooled))
+
 # %% ../nbs/06_evaluate.ipynb #743f23c5
 PROTOCOL_ATTACKS = {
     'standard': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack'),
@@ -186,7 +203,7 @@ class EvalSpec(Settings):
                             flag_help="do not add the adaptive attacks (they apply only to label-driven defences)")
     batch_size: int = option(256, "examples per attack batch", lo=1)
     checks: bool = option(True, "run the sanity checks and flag failures", flag='--no-checks', flag_help="skip the sanity checks")
-    worst_case: bool = option(True, "add the per-example worst case over all rows", flag_help="no worst-case row")
+    worst_case: bool = option(True, "add the per-example worst case over all rows", flag_help="leave out the worst-case row (per example, over all attacks)")
     cascade: bool = option(False, "run each attack only on the examples every earlier attack left correct (AutoAttack's way: "
                            "the worst case for less; each row then counts the examples robust to it and to all before it)")
     budgets: dict = option({}, "per-attack options, e.g. {'autoattack': {'steps': 10}}")
@@ -299,7 +316,7 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     return pd.DataFrame(out)
 
 # %% ../nbs/06_evaluate.ipynb #eebb163d
-REPORT_FILES = ('evaluation.json', 'rows.jsonl', 'batches.jsonl', 'report.json', 'report.md', 'report.csv')   # what a report directory holds
+REPORT_FILES = ('evaluation.json', 'rows.jsonl', 'batches.jsonl', 'report.json', 'report.md', 'report.csv', 'per_example.csv')   # what a report directory holds
 _OTHER = "pass --overwrite to replace it, or pick another --out"
 
 def _identity(spec, attacks, hashes, n) -> dict:
@@ -373,9 +390,10 @@ def _warn_failed(chk):
 def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                       attacks=None,           # names in `attacks.ATTACKS` (default: `spec.attack_names(model)`)
                       spec:EvalSpec=None,     # the evaluation's settings (default: `EvalSpec()`); see `**kw`
-                      out_dir=None,           # write report.{md,csv,json} here, and resume from the rows kept here
+                      out_dir=None,           # write report.{md,csv,json} and per_example.csv here, resume from the rows kept here;
+                                              # or a `ResultStore`: rows shared between calls, no report files
                       overwrite:bool=False,   # discard an earlier report and its rows in `out_dir` (once all inputs are checked)
-                      store:ResultStore=None, # cache of rows to share between calls (default: that of `out_dir`)
+                      index=None,             # the examples' indices in their data set, for per_example.csv (default: 0, 1, ...)
                       meta:dict=None,         # extra columns for every row (checkpoint, dataset, commit, ...)
                       progress:bool=True,     # tqdm bars over attacks and batches
                       verbose:bool=None,      # print the Markdown report (None: = progress)
@@ -385,14 +403,14 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     num_classes = check_inputs(model, x, y)
     attacks = EvalSpec(attacks=list(attacks)).attacks if attacks is not None else spec.attack_names(model)
     hashes = (model_hash(model), tensor_hash(x, y))
-    report = functools.partial(_report, model, x, y, attacks, spec, num_classes=num_classes, hashes=hashes, meta=meta, out_dir=out_dir,
+    report = functools.partial(_report, model, x, y, attacks, spec, num_classes=num_classes, hashes=hashes, meta=meta, index=index,
                                progress=progress, verbose=verbose)
-    if out_dir is None or store is not None: return report(store or ResultStore(out_dir))
+    if out_dir is None or isinstance(out_dir, ResultStore): return report(out_dir or ResultStore(), out_dir=None)
     with run_lock(out_dir, 'report directory'):  # one writer; everything is checked: only now may earlier results go
         _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)
-        return report(ResultStore(out_dir))
+        return report(ResultStore(out_dir), out_dir=out_dir)
 
-def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, out_dir, progress, verbose) -> pd.DataFrame:
+def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index, out_dir, progress, verbose) -> pd.DataFrame:
     run = functools.partial(_cascade_rows if spec.cascade else _rows, model, x, y, spec=spec, store=store, num_classes=num_classes,
                             hashes=hashes, progress=progress)
     rows = run(attacks)
@@ -403,48 +421,92 @@ def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, out_di
         df = _apply_flags(df, chk)
     df.attrs['checks'] = chk
     for k, v in (meta or {}).items(): df[k] = v
-    if out_dir is not None: save_report(df, out_dir)
-    if verbose or (verbose is None and progress): print(report_markdown(df))
+    if out_dir is not None: save_report(df, out_dir, per_example(df, y, index))
+    if verbose or (verbose is None and progress): print(report_markdown(df, width=TERMINAL_WIDTH))
     _warn_failed(chk)
     return df
 
 # %% ../nbs/06_evaluate.ipynb #90ad4a92
 _SHOW = ['attack', 'protocol', 'implementation', 'eps', 'steps', 'restarts', 'params', 'n', 'seed', 'accuracy', 'time_s', 'flags']
+_SHORT = ['attack', 'eps', 'steps', 'restarts', 'n', 'accuracy', 'time_s', 'flags']   # what a terminal shows
+TERMINAL_WIDTH = 120   # columns of the printed report (the files keep every column)
 
-def _md_table(df:pd.DataFrame) -> str:
-    cells = [[str(v) for v in r] for r in df.itertuples(index=False)]
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "/") for c in r) + " |" for r in cells])
+def _fit_widths(widths:list, width:int) -> list:
+    "Column widths cut, widest first, until a Markdown row of them fits in `width` characters (no column below 8)."
+    w = list(widths)
+    while sum(w) + 3 * len(w) + 1 > width and max(w) > 8: w[w.index(max(w))] -= 1
+    return w
 
-def report_markdown(df:pd.DataFrame, title:str="Robustness report") -> str:
+def _md_table(df:pd.DataFrame, width:int=None) -> str:
+    cols = [str(c) for c in df.columns]
+    cells = [[str(v).replace("|", "/") for v in r] for r in df.itertuples(index=False)]
+    if width:
+        w = _fit_widths([max([len(c)] + [len(r[j]) for r in cells]) for j, c in enumerate(cols)], width)
+        cut = lambda v, k: v if len(v) <= k else v[:k - 1] + "…"
+        cols, cells = [cut(c, k) for c, k in zip(cols, w)], [[cut(v, k) for v, k in zip(r, w)] for r in cells]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells])
+
+def report_markdown(df:pd.DataFrame, title:str="Robustness report",
+                    width:int=None) -> str:   # fit every line in this many characters: fewer columns, long cells cut (None: all)
     "The report as Markdown: a warning line if a check failed, the table (accuracy in %), then the sanity checks."
-    t = df[[c for c in _SHOW if c in df.columns]].copy()
+    t = df[[c for c in (_SHORT if width else _SHOW) if c in df.columns]].copy()
     t['accuracy'] = [f"**{100 * a:.1f}**" if a_ == 'worst-case' else f"{100 * a:.1f}" for a, a_ in zip(t.accuracy, t.attack)]
     r0 = df.iloc[0]
     head = [f"## {title}", "", f"model `{r0.get('model_hash', '')}`, data `{r0.get('data_hash', '')}` (n={r0['n']}), seed {r0['seed']}, "
             f"ewas_nb {__version__}, torchattacks {torchattacks.__version__}, torch {torch.__version__}"]
-    for k in ('checkpoint', 'dataset', 'arch', 'defense', 'commit'):
-        if k in df.columns: head[-1] += f", {k} `{r0[k]}`"
+    for k in ('checkpoint', 'factory', 'weights', 'dataset', 'arch', 'defense', 'commit'):
+        if k in df.columns and r0[k]: head[-1] += f", {k} `{r0[k]}`"
     chk = df.attrs.get('checks')
     out = head + [""]
     if chk is not None and not chk.passed.all():
         out += [f"**!! {(~chk.passed).sum()} SANITY CHECK(S) FAILED: gradient masking suspected; the robust accuracies are upper bounds.**", ""]
-    out += [_md_table(t)]
+    out += [_md_table(t, width)]
     if chk is not None:
         c = chk.copy()
         c['passed'] = ["pass" if p else "**FAIL**" for p in c.passed]
-        out += ["", "### Sanity checks", "", _md_table(c[['passed', 'check', 'value', 'expected', 'hint']])]
+        out += ["", "### Sanity checks", "", _md_table(c[['passed', 'check', 'value', 'expected'] + ([] if width else ['hint'])], width)]
+    if width: out = [l if l.startswith('|') else "\n".join(textwrap.wrap(l, width)) or l for l in out]
     return "\n".join(out) + "\n"
 
 # %% ../nbs/06_evaluate.ipynb #16908f6f
-def save_report(df:pd.DataFrame, out_dir) -> Path:
-    "Write `df` as report.md, report.csv and report.json (rows and checks) into `out_dir`; returns the directory."
+def save_report(df:pd.DataFrame, out_dir,
+                examples:pd.DataFrame=None) -> Path:   # `per_example`'s table, written as per_example.csv
+    "Write `df` as report.md, report.csv and report.json (rows and checks), and `examples`, into `out_dir`; returns the directory."
     d, chk = Path(out_dir), df.attrs.get('checks')
+    if examples is not None: atomic_write(d / 'per_example.csv', examples.to_csv(index=False))
     atomic_write(d / 'report.md', report_markdown(df))
     atomic_write(d / 'report.csv', df.to_csv(index=False))
     js = dict(rows=json.loads(df.to_json(orient='records')), checks=None if chk is None else json.loads(chk.to_json(orient='records')))
     atomic_write(d / 'report.json', json.dumps(js, indent=1))
     return d
+
+# %% ../nbs/06_evaluate.ipynb #93c40c94
+def worst_case_images(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
+                      report:pd.DataFrame,   # `robustness_report` of `model` on (x, y) with `spec`
+                      spec:EvalSpec=None,    # the settings of that report (default: `EvalSpec()`); see `**kw`
+                      index=None,            # the examples' indices in their data set (default: 0, 1, ...)
+                      **kw) -> dict:         # `EvalSpec` fields (eps, seed, cascade, ...); other keywords: options of every attack
+    "Per example, the adversarial image of the first attack that fooled it (else the clean image): images, labels, index, attack, fooled."
+    spec, num_classes, dev = _split_spec(spec, kw), check_inputs(model, x, y), model_device(model)
+    rows = [r for r in report.to_dict('records') if r['attack'] != 'worst-case']
+    adv, by, alive = x.clone(), [''] * len(x), torch.ones(len(x), dtype=torch.bool)
+    for r in rows:
+        ok = torch.tensor([c == '1' for c in r['correct']])
+        new, ran = alive & ~ok, (alive if spec.cascade else torch.ones_like(alive)).nonzero().squeeze(1)   # fooled first; attacked
+        if new.any() and r['attack'] != 'clean':
+            atk = make_attack(r['attack'], model, spec.eps, seed=spec.seed, num_classes=num_classes,
+                              **{k: v for k, v in spec.attack_options(r['attack']).items() if v is not None})
+            if _describe(atk) != r['params'].split('; cascade')[0]: raise ValueError(f"the report's {r['attack']} row was run with other settings than spec")
+            for i in range(0, len(ran), spec.batch_size):
+                b = ran[i:i + spec.batch_size]
+                if new[b].any(): adv[b[new[b]]] = _craft(atk, x[b].to(dev), y[b].to(dev), spec.seed, i).cpu()[new[b]]
+        for j in new.nonzero().squeeze(1).tolist(): by[j] = r['attack']
+        alive &= ok
+    fooled = torch.cat([_real_predict(model, adv[i:i + spec.batch_size].to(dev)).cpu() != y[i:i + spec.batch_size] for i in range(0, len(x), spec.batch_size)])
+    if (lost := sum(1 for a, f in zip(by, fooled.tolist()) if a and not f)):
+        warnings.warn(f"{lost} of {sum(map(bool, by))} adversarial images no longer fool the model (a non-deterministic model or attack)", stacklevel=2)
+    return dict(images=adv, labels=y.clone(), index=torch.arange(len(x)) if index is None else torch.as_tensor(index), attack=by, fooled=fooled)
 
 # %% ../nbs/06_evaluate.ipynb #784e6d67
 def eps_sweep(models,                          # a model, or a dict name -> model
@@ -495,10 +557,12 @@ def _git_commit() -> str:
     except Exception: return ''
 
 def test_slice(dataset:str, data_dir=None, n:int=None, seed:int=0, size:int=None,
-               skip_bad:bool=False) -> tuple:   # leave unreadable images out (with a warning) instead of stopping
-    "A fixed seeded slice of `n` test examples (all: None) of a data set, as tensors (x, y)."
+               skip_bad:bool=False,   # leave unreadable images out (with a warning) instead of stopping
+               index:bool=False) -> tuple:   # also return the examples' indices in the test split (ImageFolder: sorted classes, files)
+    "A fixed seeded slice of `n` test examples (all: None) of a data set, as tensors (x, y) (and their indices)."
     ds = get_dataset(dataset, data_dir, train=False, download=False, size=size, skip_bad=skip_bad)
-    return take(ds, None if n is None else min(n, len(ds)), seed=seed)
+    n = None if n is None else min(n, len(ds))
+    return (*take(ds, n, seed=seed), slice_index(len(ds), n, seed)) if index else take(ds, n, seed=seed)
 
 def _model_and_meta(checkpoint, model, config, device):
     "The model to evaluate, its config, and the provenance columns of its rows."
@@ -510,8 +574,10 @@ def _model_and_meta(checkpoint, model, config, device):
     config, meta = dict(config or {}), {}
     if checkpoint is not None: meta.update(checkpoint=str(checkpoint), checkpoint_sha256=_file_sha256(checkpoint))
     mc = config.get('model') or {}
-    meta.update(arch=config.get('arch', mc.get('arch', '')) or '', defense=config.get('defense', mc.get('defense', '')) or '',
-                commit=_git_commit())
+    if 'factory' in mc: meta.update(factory=mc['factory'])
+    if config.get('weights'): meta.update(weights=config['weights'], weights_sha256=_file_sha256(config['weights']))
+    meta.update(arch='' if 'factory' in mc else config.get('arch', mc.get('arch', '')) or '',
+                defense=config.get('defense', mc.get('defense', '')) or '', commit=_git_commit())
     return model, config, meta
 
 # %% ../nbs/06_evaluate.ipynb #4b58fa8e
@@ -520,7 +586,7 @@ def run_evaluation(checkpoint=None,          # path of a checkpoint written by `
                    out_dir=None,             # report directory (default: <checkpoint>_eval beside it; None without checkpoint: no files)
                    model:nn.Module=None,     # use this model instead of loading `checkpoint`
                    config:dict=None,         # its config (dataset, data_dir, arch, defense, ...)
-                   data:tuple=None,          # use these (x, y) instead of loading the data set
+                   data:tuple=None,          # use these (x, y) (or (x, y, index)) instead of loading the data set
                    dataset:str=None,         # data set name (default: the checkpoint's)
                    data_dir=None,            # data directory (default: the checkpoint's)
                    device=None,              # device (default: CUDA if available)
@@ -528,17 +594,69 @@ def run_evaluation(checkpoint=None,          # path of a checkpoint written by `
                    overwrite:bool=False,     # replace an earlier report in `out_dir` (once everything is checked and loaded)
                    **kw) -> pd.DataFrame:    # `EvalSpec` fields: eps, n, seed, attacks, protocol, adaptive, budgets, ...
     "Evaluate a checkpoint: the robustness report of its model on n test examples, written to `out_dir`."
-    spec, device = EvalSpec.make(spec, **kw), check_device(device)
-    model, config, meta = _model_and_meta(checkpoint, model, config, device)
+    return _evaluate(checkpoint, EvalSpec.make(spec, **kw), out_dir, model, config, data, dataset, data_dir, device, progress, overwrite)[0]
+
+def _evaluate(checkpoint, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite) -> tuple:
+    "`run_evaluation`'s work; returns (report, x, y, the examples' indices in their data set)."
+    model, config, meta = _model_and_meta(checkpoint, model, config, check_device(device))
     if out_dir is None and checkpoint is not None: out_dir = Path(checkpoint).parent / f"{Path(checkpoint).stem}_eval"
     if out_dir is not None: check_writable(out_dir, 'report directory')
     dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
-    if data is not None: x, y = data[0][:spec.n], data[1][:spec.n]
+    if data is not None: x, y, idx = data[0][:spec.n], data[1][:spec.n], (data[2] if len(data) > 2 else torch.arange(len(data[0])))[:spec.n]
     elif dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
-    else: x, y = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), spec.skip_bad_images)
+    else: x, y, idx = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), spec.skip_bad_images, index=True)
     if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `runs.tune_cpu_allocator`
-    return robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, progress=progress,
-                             meta={**meta, 'dataset': dataset or ''})
+    rep = robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, index=idx, progress=progress,
+                            meta={**meta, 'dataset': dataset or ''})
+    return rep, x, y, idx
+
+# %% ../nbs/06_evaluate.ipynb #0b39d7e4
+@dataclasses.dataclass(repr=False)
+class Benchmark:
+    "What `benchmark` returns: the report (a row per attack, the worst case), the per-example results, the sanity checks."
+    report: pd.DataFrame
+    per_example: pd.DataFrame
+    checks: pd.DataFrame = None
+    @property
+    def accuracy(self) -> dict: return dict(zip(self.report.attack, self.report.accuracy.round(4)))
+    def __repr__(self): return f"Benchmark(n={self.report.n.iloc[0]}, accuracy={self.accuracy})"
+    def _repr_markdown_(self): return report_markdown(self.report, "Benchmark")
+
+def _any_model(model, weights, device) -> tuple:
+    "(checkpoint path or None, model, config) of an `nn.Module`, a function's name, or a checkpoint; `weights` loaded into a model."
+    if isinstance(model, (str, Path)) and Path(model).is_file():
+        if weights is not None: raise ValueError("weights go with a model or the function building it; a checkpoint holds its own")
+        return (str(model), *load_model(model, device))
+    if isinstance(model, nn.Module): config = {}
+    elif isinstance(model, str) and ':' in model:
+        config = {'model': factory_spec(model)}
+        model = factory_model(config['model']['factory']).eval().to(device or default_device())
+    else: raise FileNotFoundError(f"checkpoint not found: {model}")
+    if weights is not None:
+        if not Path(weights).is_file(): raise FileNotFoundError(f"weights not found: {weights}")
+        config['weights'] = str(Path(weights).resolve())
+        load_weights(model, weights)
+    return None, model, config
+
+def benchmark(model,                  # an nn.Module on [0, 1] images, 'file.py:function' / 'package.module:function' building one, or a checkpoint
+              dataset:str=None,       # data set: digits, cifar10, svhn, folder (default: a checkpoint's); or give `data`
+              data:tuple=None,        # tensors (x, y), or (x, y, index), instead of a data set
+              data_dir=None,          # the data set's directory (folder: an ImageFolder, with test/ or one folder per class)
+              weights=None,           # a state dict file for `model` (read with weights_only=True)
+              spec:EvalSpec=None,     # the evaluation (default: `EvalSpec()`); keywords that are its fields override it
+              out_dir=None,           # report directory (default: a checkpoint's <name>_eval beside it; other models: no files)
+              save_adv=None,          # write the worst-case adversarial images here (torch.save: images, labels, index, attack, fooled)
+              device=None,            # device (default: CUDA if available)
+              progress:bool=True,     # progress bars and the printed report
+              overwrite:bool=False,   # replace an earlier report in `out_dir` and the file `save_adv`
+              **kw) -> Benchmark:     # `EvalSpec` fields: n, eps, attacks, protocol, seed, adaptive, checks, budgets, ...
+    "Evaluate any model on any data in one call: the robustness report, the per-example results and the sanity checks."
+    spec, device = EvalSpec.make(spec, **kw), check_device(device)
+    if save_adv is not None: check_new_file(save_adv, overwrite, '--save-adv file')   # before anything runs
+    ck, model, config = _any_model(model, weights, device)
+    rep, x, y, idx = _evaluate(ck, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite)
+    if save_adv is not None: save_checkpoint(save_adv, worst_case_images(model, x, y, rep, spec, idx))
+    return Benchmark(rep, per_example(rep, y, idx), rep.attrs.get('checks'))
 
 # %% ../nbs/06_evaluate.ipynb #052dc351
 def _slug(name:str) -> str: return name.lower().replace('+', '_')
@@ -559,13 +677,15 @@ def table_markdown(table:pd.DataFrame, fmt:str="{:.2f}") -> str:
 def compare_models(models:dict, x:torch.Tensor, y:torch.Tensor,
                    attacks=('clean', 'fgsm', 'pgd20', 'cw'),  # attacks run on every model
                    adaptive=('alc', 'alc-ce', 'bpda'),        # adaptive attacks, run on the models they apply to
-                   spec:EvalSpec=None, out_dir=None, **kw) -> tuple:
+                   spec:EvalSpec=None,
+                   out_dir=None,   # reports in out_dir/eval_<name>; or a `ResultStore` shared by all (no files)
+                   **kw) -> tuple:
     "One report per model on the same (x, y); returns (comparison table, {name: report})."
     reports = {}
     for name, m in models.items():
         names = list(attacks) + [a for a in adaptive if a in adaptive_attacks(m) and a not in attacks]
-        reports[name] = robustness_report(m.eval(), x, y, names, spec, out_dir=None if out_dir is None else Path(out_dir)/f'eval_{_slug(name)}',
-                                          meta=dict(run=name), progress=False, verbose=False, **kw)
+        where = out_dir if out_dir is None or isinstance(out_dir, ResultStore) else Path(out_dir)/f'eval_{_slug(name)}'
+        reports[name] = robustness_report(m.eval(), x, y, names, spec, out_dir=where, meta=dict(run=name), progress=False, verbose=False, **kw)
     return comparison_table(reports), reports
 
 def plot_comparison(table:pd.DataFrame, path=None, title:str=''):

@@ -16,8 +16,9 @@ __all__ = ['RUN_FILES', 'LOCK', 'default_device', 'check_device', 'autocast', 'm
            'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state',
            'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs', 'Interrupted',
            'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write', 'check_writable',
-           'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir', 'prepare_run_dir',
-           'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
+           'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir', 'check_new_file',
+           'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option', 'Settings',
+           'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -182,7 +183,9 @@ def _num_classes(model, x):
         with torch.no_grad(), eval_mode(model), use_labels(model, None): out = model(x[:1].to(model_device(model)))
     except (RuntimeError, ValueError) as e:
         raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])}: {str(e).strip().splitlines()[0]}") from None
-    return out.shape[1] if torch.is_tensor(out) and out.dim() == 2 else None
+    if not (torch.is_tensor(out) and out.dim() == 2 and len(out) == 1):
+        raise ValueError(f"the model must return logits of shape (N, K) for images of shape (N, C, H, W); it returned {_what(out)} for {_what(x[:1])}")
+    return out.shape[1]
 
 def check_inputs(model:nn.Module|None,  # the model the images are for (None: skip the model checks)
                  x:torch.Tensor,        # images (N, C, H, W)
@@ -368,6 +371,13 @@ def check_out_dir(out, resume:bool=False, overwrite:bool=False,
         if not overwrite: raise FileExistsError(f"run directory {p} exists; pass --resume to continue it or --overwrite to replace it")
         if not is_run_dir(p): raise ValueError(f"refusing to overwrite {p}: it does not look like an ewas_nb run directory")
     check_writable(p)
+
+def check_new_file(path, overwrite:bool=False, what:str='file'):
+    "Refuse (one line) to write `path` if it exists (unless `overwrite`) or is a directory, or if its folder is not writable."
+    p = Path(path)
+    if p.is_dir(): raise ValueError(f"{what} {p} is a directory")
+    if p.exists() and not overwrite: raise FileExistsError(f"{what} {p} exists; pass --overwrite to replace it, or name another")
+    check_writable(p.parent, f"the folder of {what} {p}")
 
 def prepare_run_dir(out, overwrite:bool=False) -> Path:
     "Create the run directory (after `check_out_dir`); with `overwrite`, clear an old run's files first (but a held lock)."
