@@ -11,7 +11,7 @@ from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check
 from .data import get_dataset
 from .baselines import resolve_factory
 from .train import TrainConfig, run_training, stored_config
-from .evaluate import REPORT_FILES, EvalSpec, benchmark, compare_models, plot_comparison, table_markdown, test_slice, _slug
+from .evaluate import REPORT_FILES, TERMINAL_WIDTH, EvalSpec, benchmark, compare_models, plot_comparison, table_markdown, test_slice, _slug
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'DEMO_ATTACKS', 'DEMO_ADAPTIVE', 'PAPER_ROWS', 'DEMO_TRAIN', 'Parser', 'command', 'train', 'evaluate',
@@ -115,7 +115,7 @@ def train(argv=None) -> int:
     _KEPT['say'] = lambda: _epochs_kept(cfg.out)
     model, df = run_training(cfg, resume=a.resume, overwrite=a.overwrite)
     if _main() and len(df):
-        print(df.drop(columns='time_s').tail(5).to_string(index=False, float_format='%.4f'))
+        print(df.drop(columns='time_s').tail(5).to_string(index=False, float_format='%.4f', line_width=TERMINAL_WIDTH))
         print(f"run directory: {cfg.out}")
     return 0
 
@@ -239,7 +239,7 @@ def demo(argv=None) -> int:
                                                  wall_s=round(time.time() - t_start, 1), runs={k: str(run/_slug(k)) for k in cfgs}))
     print(f"\nAccuracy (%) on {len(y)} {c.dataset} test images, eps {eps_str(c.eps)}, last-epoch models "
           f"(EWAS lambda {c.lam:g}; the paper's is 0.01):")
-    print(table.to_string(na_rep='-'))
+    print(table.to_string(na_rep='-', line_width=TERMINAL_WIDTH))
     print("('-': the attack does not apply to that model; worst-case: per example, over all attacks run)")
     print(f"\nrun directory: {run} (results.md, comparison.png, training.png, */last.pt); {time.time() - t_start:.0f} s")
     return 0
@@ -249,7 +249,8 @@ def _save_demo(run, table, reports, curves, info):
     "Write the demo's table (CSV, JSON, Markdown), per-attack reports, and plots into `run`."
     import matplotlib.pyplot as plt, pandas as pd
     atomic_write(run/'results.csv', table.to_csv())
-    atomic_write(run/'attacks.csv', pd.concat(reports.values()).to_csv(index=False))
+    rows = [pd.DataFrame(r.to_dict('records')) for r in reports.values()]   # without their attrs: concat cannot compare checks tables
+    atomic_write(run/'attacks.csv', pd.concat(rows).to_csv(index=False))
     atomic_write(run/'results.json', json.dumps(dict(info, table=table.reset_index().to_dict('records')), indent=1))
     atomic_write(run/'results.md', table_markdown(table))
     plot_comparison(table, run/'comparison.png', title=f"{info['dataset']}, eps {info['eps']}")

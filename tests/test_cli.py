@@ -169,3 +169,18 @@ def test_every_option_says_what_it_does():
     assert helps['--no-augment'].startswith('no random crop') and helps['--no-adaptive'].startswith('do not add')
     assert helps['--no-random-start'].startswith('start the training attack at the image') and helps['--no-aux'].startswith('train without')
     assert helps['--no-checks'].startswith('skip') and helps['--no-worst-case'].startswith('leave out')
+
+
+def test_demo_results_with_sanity_checks(tmp_path):
+    "`ewas-demo --checks`: reports carrying their checks table are saved together (pandas cannot concat frames whose attrs hold tables)."
+    import pandas as pd
+    from ewas_nb import cli
+    from ewas_nb.evaluate import compare_models
+    from ewas_nb.models import small_cnn
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 1, 16, 16), torch.randint(0, 10, (8,))
+    table, reports = compare_models(dict(AT=small_cnn(), EWAS=small_cnn()), x, y, ('clean', 'pgd20'), (), checks=True, steps=2)
+    assert all(r.attrs['checks'] is not None for r in reports.values())
+    curves = {k: pd.DataFrame(dict(epoch=[1], val_clean_acc=[0.1], val_pgd_acc=[0.1])) for k in reports}
+    cli._save_demo(tmp_path, table, reports, curves, dict(dataset='digits', eps='8/255'))
+    assert len(pd.read_csv(tmp_path/'attacks.csv')) == sum(map(len, reports.values()))
