@@ -171,7 +171,8 @@ def evaluate(argv=None) -> int:
     set_threads(a.threads)
     _KEPT['say'] = lambda: _rows_kept(out, argv)
     # --overwrite: the old report goes only once the model and data are loaded and checked (benchmark)
-    benchmark(a.model or a.checkpoint, a.dataset, None, a.data_dir, a.weights, spec, out, a.save_adv, a.device, True, a.overwrite)
+    benchmark(a.model or a.checkpoint, a.dataset, data_dir=a.data_dir, weights=a.weights, spec=spec, out_dir=out, save_adv=a.save_adv,
+              device=a.device, progress=True, overwrite=a.overwrite)
     print(f"report: {out} (per-example results: {out/'per_example.csv'})" + (f"; worst-case images: {a.save_adv}" if a.save_adv else ""))
     return 0
 
