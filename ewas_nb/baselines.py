@@ -5,7 +5,8 @@ Importance-based Feature Selection (CIFS), and one registry that adds any defenc
 
 # %% ../nbs/02_baselines.ipynb #3fbfce7e
 from __future__ import annotations
-import functools, inspect
+import functools, hashlib, importlib, importlib.util, inspect, sys
+from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 from .core import AuxLayer, EWAS, add_aux, add_ewas
 from .models import create_model
@@ -13,7 +14,8 @@ from .runs import default_device, load_checkpoint
 
 # %% auto #0
 __all__ = ['EWAS_VARIANTS', 'DEFENSES', 'ChannelAuxLayer', 'CAS', 'cifs_probe', 'CIFS', 'add_none', 'add_cas', 'add_cifs',
-           'defense_keywords', 'add_defense', 'build_model', 'model_spec', 'build_from_config', 'load_model']
+           'defense_keywords', 'add_defense', 'build_model', 'resolve_factory', 'factory_model', 'load_weights',
+           'model_spec', 'factory_spec', 'build_from_config', 'load_model']
 
 # %% ../nbs/02_baselines.ipynb #b0509572
 class ChannelAuxLayer(AuxLayer):
@@ -165,30 +167,84 @@ def build_model(arch:str,              # a name in `models.MODELS`, e.g. 'resnet
     model = create_model(arch, num_classes=num_classes, width=width, in_chans=in_chans, input_size=input_size, **kw)
     return add_defense(model, defense, num_classes, getattr(model, 'input_size', input_size or (in_chans, 32, 32)), **dkw)
 
+# %% ../nbs/02_baselines.ipynb #6b1f0a21
+def resolve_factory(factory:str) -> str:
+    "'file.py:function' with the file's absolute path (it must exist), or 'package.module:function' unchanged."
+    where, sep, name = str(factory).rpartition(':')
+    if not (sep and name.isidentifier() and (where.endswith('.py') or all(p.isidentifier() for p in where.split('.')))):
+        raise ValueError(f"a model must be named FILE.py:FUNCTION or package.module:FUNCTION, got {factory!r}")
+    if not where.endswith('.py'): return f"{where}:{name}"
+    if not Path(where).expanduser().is_file(): raise FileNotFoundError(f"model file not found: {where}")
+    return f"{Path(where).expanduser().resolve()}:{name}"
+
+def _import(where:str):
+    "The module of a file path (its folder on `sys.path` while it runs) or of a dotted name."
+    if not where.endswith('.py'): return importlib.import_module(where)
+    name = f"_ewas_model_{hashlib.sha1(where.encode()).hexdigest()[:8]}"
+    spec = importlib.util.spec_from_file_location(name, where)
+    mod = sys.modules[name] = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(Path(where).parent))
+    try: spec.loader.exec_module(mod)
+    except BaseException: sys.modules.pop(name, None); raise
+    finally: sys.path.remove(str(Path(where).parent))
+    return mod
+
+def factory_model(factory:str, **kwargs) -> nn.Module:
+    "Import the function `factory` names and return the `nn.Module` that `function(**kwargs)` builds."
+    where, _, name = resolve_factory(factory).rpartition(':')
+    try: mod = _import(where)
+    except Exception as e: raise ValueError(f"cannot import {where}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    fn = getattr(mod, name, None)
+    if not callable(fn): raise ValueError(f"{where} has no function {name!r}")
+    try: model = fn(**kwargs)
+    except Exception as e: raise ValueError(f"{factory}() failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+    if not isinstance(model, nn.Module): raise ValueError(f"{factory} returned a {type(model).__name__}, not an nn.Module")
+    return model
+
+# %% ../nbs/02_baselines.ipynb #1c7e2b9f
+def load_weights(model:nn.Module, path) -> nn.Module:
+    "Load the state dict in file `path` (or the `model`/`state_dict` entry of a checkpoint) into `model`; one-line errors."
+    sd = load_checkpoint(path, map_location='cpu')
+    for k in ('model', 'state_dict'):
+        if isinstance(sd.get(k), dict): sd = sd[k]; break
+    try: model.load_state_dict(sd)
+    except RuntimeError as e:
+        lines = [l.strip() for l in str(e).splitlines() if l.strip()]
+        raise ValueError(f"the weights in {path} do not fit the model: {lines[1][:150] if len(lines) > 1 else lines[0][:150]}") from None
+    return model
+
 # %% ../nbs/02_baselines.ipynb #2ffabe43
 def model_spec(info:dict, arch:str, defense:str='none', width:float=None, **kw) -> dict:
     "`build_model`'s arguments for data set `info` (`data.dataset_info`): what a checkpoint stores as config['model']."
     return dict(arch=arch, defense=defense, num_classes=info['num_classes'], width=width, in_chans=info['input_size'][0],
                 input_size=list(info['input_size']), **kw)
 
+def factory_spec(factory:str, **kwargs) -> dict:
+    "What a checkpoint stores as config['model'] for the model `factory_model(factory, **kwargs)` builds (the file's path resolved)."
+    return dict(factory=resolve_factory(factory), kwargs=kwargs)
+
 def build_from_config(c:dict) -> nn.Module:
-    "The model a run's config describes (its `model` entry: `build_model`'s arguments)."
-    kw = dict(c['model']); arch = kw.pop('arch'); kw['input_size'] = tuple(kw['input_size'])
+    "The model a run's config describes (its `model` entry: `build_model`'s arguments, or a `factory_spec`)."
+    kw = dict(c['model'])
+    if 'factory' in kw: return factory_model(kw['factory'], **kw.get('kwargs', {}))
+    arch = kw.pop('arch'); kw['input_size'] = tuple(kw['input_size'])
     return build_model(arch, **kw)
+
+def _described(m:dict) -> str: return m['factory'] if 'factory' in m else f"a {m['arch']} (defense {m['defense']!r})"
 
 def load_model(path, device=None, arch:str=None, defense:str=None) -> tuple:
     "Rebuild the model of checkpoint `path` from its stored config (eval mode); returns (model, config)."
     ck = load_checkpoint(path, map_location='cpu')
     c = ck.get('config') or {}
     if 'model' not in c:
-        raise ValueError(f"{path} stores no model description (trained with fit() on a custom model): build the model "
-                         "yourself and load_state_dict(load_checkpoint(path)['model'])")
+        raise ValueError(f"{path} stores no model description (trained with fit() on a custom model without factory=): build the "
+                         "model yourself and load_weights(model, path)")
     m = c['model']
     for k, want in (('arch', arch), ('defense', defense)):
-        if want is not None and m[k] != want: raise ValueError(f"{path} holds a {m['arch']} model with defense {m['defense']!r}, not {k} {want!r}")
+        if want is not None and m.get(k) != want: raise ValueError(f"{path} holds {_described(m)}, not {k} {want!r}")
     model = build_from_config(c)
     try: model.load_state_dict(ck['model'])
     except RuntimeError as e:
         lines = str(e).splitlines()
-        raise ValueError(f"{path}: weights do not fit a {m['arch']} (defense {m['defense']!r}): {lines[1].strip()[:150] if len(lines) > 1 else e}") from None
+        raise ValueError(f"{path}: weights do not fit {_described(m)}: {lines[1].strip()[:150] if len(lines) > 1 else e}") from None
     return model.to(device or default_device()).eval(), {**c, 'epoch': ck.get('epoch'), 'metrics': ck.get('metrics', [])}

@@ -6,11 +6,12 @@
 from __future__ import annotations
 import argparse, datetime, functools, json, os, shlex, sys, time
 from pathlib import Path
-from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check_device, check_out_dir, eps_str, from_args,
-                          interruptible, load_checkpoint, same_run, set_threads)
+from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check_device, check_new_file, check_out_dir, eps_str,
+                          from_args, interruptible, load_checkpoint, same_run, set_threads)
 from .data import get_dataset
+from .baselines import resolve_factory
 from .train import TrainConfig, run_training, stored_config
-from .evaluate import REPORT_FILES, EvalSpec, run_evaluation, compare_models, plot_comparison, table_markdown, test_slice, _slug
+from .evaluate import REPORT_FILES, TERMINAL_WIDTH, EvalSpec, benchmark, compare_models, plot_comparison, table_markdown, test_slice, _slug
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'DEMO_ATTACKS', 'DEMO_ADAPTIVE', 'PAPER_ROWS', 'DEMO_TRAIN', 'Parser', 'command', 'train', 'evaluate',
@@ -106,28 +107,36 @@ def train(argv=None) -> int:
     if a.resume and cfg.out is None: raise ValueError("--resume needs --out, the run directory to continue")
     check_out_dir(cfg.out, a.resume, a.overwrite, needs=('last.pt',))   # before the stored config is read
     given = _given(p, argv if argv is not None else sys.argv[1:]) | ({'defense'} if a.ewas else set())
+    if cfg.factory and (both := sorted(given & {'arch', 'width'})): raise ValueError(f"--model builds the whole model: drop --{' --'.join(both)}")
     cfg = _resumed(a, cfg, given)
-    if cfg.out is None: cfg = cfg.replace(out=f"runs/{cfg.method}-{cfg.defense}-{cfg.arch}-{_stamp()}")
+    name = cfg.factory.rpartition(':')[2] if cfg.factory else cfg.arch
+    if cfg.out is None: cfg = cfg.replace(out=f"runs/{cfg.method}-{cfg.defense}-{name}-{_stamp()}")
     set_threads(a.threads)
     _KEPT['say'] = lambda: _epochs_kept(cfg.out)
     model, df = run_training(cfg, resume=a.resume, overwrite=a.overwrite)
     if _main() and len(df):
-        print(df.drop(columns='time_s').tail(5).to_string(index=False, float_format='%.4f'))
+        print(df.drop(columns='time_s').tail(5).to_string(index=False, float_format='%.4f', line_width=TERMINAL_WIDTH))
         print(f"run directory: {cfg.out}")
     return 0
 
 # %% ../nbs/07_cli.ipynb #2491ef4f
 def _eval_parser() -> Parser:
-    p = _parser('ewas-eval', "Evaluate a checkpoint's robustness (clean, FGSM, PGD, CW, AutoAttack, adaptive attacks) and write a report.")
-    p.add_argument('checkpoint', help="a checkpoint written by ewas-train (last.pt or best.pt)")
+    p = _parser('ewas-eval', "Evaluate the robustness of a checkpoint of ewas-train, or of any model (--model), against clean, FGSM, PGD, "
+                "CW, AutoAttack and adaptive attacks, and write a report with per-example results.")
+    p.add_argument('checkpoint', nargs='?', default=None, help="a checkpoint written by ewas-train (last.pt or best.pt); or give --model")
+    p.add_argument('--model', default=None, metavar='FILE.py:FUNCTION',
+                   help="evaluate the nn.Module this function returns (images in [0, 1]; also package.module:FUNCTION)")
+    p.add_argument('--weights', default=None, metavar='FILE', help="state dict file for --model (read with weights_only=True)")
     add_arguments(p, EvalSpec)
-    p.add_argument('--dataset', default=None, help="data set to evaluate on (default: the checkpoint's)")
+    p.add_argument('--dataset', default=None, help="data set to evaluate on: digits, cifar10, svhn, folder (default: the checkpoint's)")
     p.add_argument('--data-dir', default=None, help="its directory, e.g. YOUR_IMAGEFOLDER (default: the checkpoint's)")
-    p.add_argument('--out', default=None, help="report directory (default: <checkpoint>_eval beside it)")
+    p.add_argument('--out', default=None, help="report directory (default: <checkpoint>_eval or <weights>_eval beside the file)")
+    p.add_argument('--save-adv', default=None, metavar='FILE',
+                   help="also write the worst-case adversarial images (first attack that fooled each example) as a torch file")
     p.add_argument('--device', default=None, help="cpu, cuda (default: cuda if available)")
     p.add_argument('--threads', type=_at_least(1, 'threads'), default=None, help="torch CPU threads (default: half the cores)")
     p.add_argument('--resume', action='store_true', help="continue the evaluation in --out (finished rows are kept; attacks may be added)")
-    p.add_argument('--overwrite', action='store_true', help="replace an existing report directory")
+    p.add_argument('--overwrite', action='store_true', help="replace an existing report directory (and --save-adv file)")
     return p
 
 def _rows_kept(out, argv) -> str:
@@ -139,20 +148,32 @@ def _rows_kept(out, argv) -> str:
 
 @command
 def evaluate(argv=None) -> int:
-    "`ewas-eval`: validate every option, then write the robustness report of a checkpoint with `evaluate.run_evaluation`."
+    "`ewas-eval`: validate every option, then write the robustness report of a checkpoint or a model with `evaluate.benchmark`."
     argv = list(sys.argv[1:] if argv is None else argv)
     a = _eval_parser().parse_args(argv)
-    spec, _, ck = from_args(EvalSpec, a), check_device(a.device), Path(a.checkpoint)   # options first, then files
-    if not ck.is_file(): raise FileNotFoundError(f"checkpoint not found: {ck}")
-    out = Path(a.out) if a.out else ck.parent/f'{ck.stem}_eval'
+    spec, _ = from_args(EvalSpec, a), check_device(a.device)   # options first, then files
+    out = Path(a.out) if a.out else None
+    if (a.checkpoint is None) == (a.model is None): raise ValueError("give a checkpoint or --model FILE.py:FUNCTION (one of them)")
+    if a.model is None:
+        if a.weights is not None: raise ValueError("--weights goes with --model (a checkpoint holds its weights)")
+        if not Path(a.checkpoint).is_file(): raise FileNotFoundError(f"checkpoint not found: {a.checkpoint}")
+        out = out or Path(a.checkpoint).parent/f'{Path(a.checkpoint).stem}_eval'
+    else:
+        name = resolve_factory(a.model).rpartition(':')[2]
+        if a.weights is not None and not Path(a.weights).is_file(): raise FileNotFoundError(f"weights not found: {a.weights}")
+        if a.dataset is None: raise ValueError("--model needs --dataset (and --data-dir for a folder): a model alone names no data")
+        out = out or (Path(a.weights).parent/f'{Path(a.weights).stem}_eval' if a.weights else Path(f'{name}_eval'))
     check_out_dir(out, resume=a.resume, overwrite=a.overwrite, needs=REPORT_FILES)
+    if a.save_adv is not None and a.resume and Path(a.save_adv).exists():
+        raise FileExistsError(f"--save-adv file {a.save_adv} exists; --resume continues the report, not that file: name another")
+    if a.save_adv is not None: check_new_file(a.save_adv, a.overwrite, '--save-adv file')
     if a.data_dir is not None and not Path(a.data_dir).is_dir(): raise ValueError(f"data directory not found: {a.data_dir}")
     set_threads(a.threads)
     _KEPT['say'] = lambda: _rows_kept(out, argv)
-    # --overwrite: the old report goes only once the model and data are loaded and checked (run_evaluation)
-    run_evaluation(str(ck), spec, out_dir=out, device=a.device, progress=True, overwrite=a.overwrite, dataset=a.dataset,
-                   data_dir=a.data_dir)
-    print(f"report: {out}")
+    # --overwrite: the old report goes only once the model and data are loaded and checked (benchmark)
+    benchmark(a.model or a.checkpoint, a.dataset, data_dir=a.data_dir, weights=a.weights, spec=spec, out_dir=out, save_adv=a.save_adv,
+              device=a.device, progress=True, overwrite=a.overwrite)
+    print(f"report: {out} (per-example results: {out/'per_example.csv'})" + (f"; worst-case images: {a.save_adv}" if a.save_adv else ""))
     return 0
 
 # %% ../nbs/07_cli.ipynb #3f465322
@@ -168,8 +189,9 @@ def _demo_parser() -> Parser:
     p.add_argument('--out', default=None, help="run directory (default runs/demo-<time>; an existing one is never overwritten)")
     add_arguments(p, TrainConfig, only=DEMO_TRAIN, defaults=DEMO_TRAIN)
     p.add_argument('--n-eval', type=_at_least(1, 'n_eval'), default=None, help="test examples evaluated (default: 360 = all of digits' test split, 500 otherwise)")
-    p.add_argument('--attacks', default=','.join(DEMO_ATTACKS), help="comma-separated attacks for both models")
-    p.add_argument('--adaptive', default=','.join(DEMO_ADAPTIVE), help="adaptive attacks, for the model they apply to ('' for none)")
+    p.add_argument('--attacks', default=','.join(DEMO_ATTACKS), help=f"comma-separated attacks for both models (default: {','.join(DEMO_ATTACKS)})")
+    p.add_argument('--adaptive', default=','.join(DEMO_ADAPTIVE),
+                   help=f"adaptive attacks, for the model they apply to ('' for none; default: {','.join(DEMO_ADAPTIVE)})")
     p.add_argument('--checks', action='store_true', help="also run the evaluation's sanity checks (about a minute more per model)")
     p.add_argument('--threads', type=_at_least(1, 'threads'), default=None, help="torch CPU threads (default: half the cores)")
     return p
@@ -218,7 +240,7 @@ def demo(argv=None) -> int:
                                                  wall_s=round(time.time() - t_start, 1), runs={k: str(run/_slug(k)) for k in cfgs}))
     print(f"\nAccuracy (%) on {len(y)} {c.dataset} test images, eps {eps_str(c.eps)}, last-epoch models "
           f"(EWAS lambda {c.lam:g}; the paper's is 0.01):")
-    print(table.to_string(na_rep='-'))
+    print(table.to_string(na_rep='-', line_width=TERMINAL_WIDTH))
     print("('-': the attack does not apply to that model; worst-case: per example, over all attacks run)")
     print(f"\nrun directory: {run} (results.md, comparison.png, training.png, */last.pt); {time.time() - t_start:.0f} s")
     return 0
@@ -228,7 +250,8 @@ def _save_demo(run, table, reports, curves, info):
     "Write the demo's table (CSV, JSON, Markdown), per-attack reports, and plots into `run`."
     import matplotlib.pyplot as plt, pandas as pd
     atomic_write(run/'results.csv', table.to_csv())
-    atomic_write(run/'attacks.csv', pd.concat(reports.values()).to_csv(index=False))
+    rows = [pd.DataFrame(r.to_dict('records')) for r in reports.values()]   # without their attrs: concat cannot compare checks tables
+    atomic_write(run/'attacks.csv', pd.concat(rows).to_csv(index=False))
     atomic_write(run/'results.json', json.dumps(dict(info, table=table.reset_index().to_dict('records')), indent=1))
     atomic_write(run/'results.md', table_markdown(table))
     plot_comparison(table, run/'comparison.png', title=f"{info['dataset']}, eps {info['eps']}")

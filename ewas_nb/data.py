@@ -14,7 +14,8 @@ from .runs import save_checkpoint
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'DIGIT_CLASSES', 'DATASETS', 'ImageTensorDataset', 'random_crop_flip', 'data_dir', 'cache_dir',
            'load_digits_tensors', 'load_cifar10_tensors', 'load_svhn_tensors', 'split_dir', 'decode_images',
-           'load_folder_tensors', 'get_dataset', 'dataset_info', 'take', 'train_valid_split', 'show_batch']
+           'load_folder_tensors', 'get_dataset', 'dataset_info', 'slice_index', 'take', 'train_valid_split',
+           'show_batch']
 
 # %% ../nbs/03_data.ipynb #7a70ed3d
 class ImageTensorDataset(Dataset):
@@ -331,14 +332,16 @@ def dataset_info(name:str, root=None, train:bool=True, **kw) -> dict:
     return dict(num_classes=len(classes), input_size=(channels, *hw), classes=list(classes))
 
 # %% ../nbs/03_data.ipynb #ffea9ae8
-def _subset_idx(n_total, n, seed):
+def slice_index(n_total:int, n:int=None, seed:int=0) -> torch.Tensor:
+    "Indices of the items `take(ds, n, seed)` takes from a data set of `n_total` items."
+    if n is None: return torch.arange(n_total)
     return torch.randperm(n_total, generator=torch.Generator().manual_seed(seed))[:n]
 
 def take(ds:Dataset,    # any data set of (image, label) items
          n:int=None,    # number of items; None: all, in order
          seed:int=0):   # which fixed random subset
     "A fixed seeded subset of `ds` as stacked tensors (x, y), without augmentation (evaluation slices)."
-    idx = torch.arange(len(ds)) if n is None else _subset_idx(len(ds), n, seed)
+    idx = slice_index(len(ds), n, seed)
     if isinstance(ds, ImageTensorDataset): return ds.images[idx].float().div_(255), ds.targets[idx].clone()
     items = [ds[int(i)] for i in idx]
     return torch.stack([torch.as_tensor(x) for x, _ in items]), torch.tensor([int(y) for _, y in items])

@@ -17,8 +17,8 @@ __all__ = ['RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', 'check_dev
            'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs',
            'Interrupted', 'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write',
            'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir',
-           'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option', 'Settings',
-           'add_arguments', 'from_args']
+           'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option',
+           'Settings', 'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -183,7 +183,9 @@ def _num_classes(model, x):
         with torch.no_grad(), eval_mode(model), use_labels(model, None): out = model(x[:1].to(model_device(model)))
     except (RuntimeError, ValueError) as e:
         raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])}: {str(e).strip().splitlines()[0]}") from None
-    return out.shape[1] if torch.is_tensor(out) and out.dim() == 2 else None
+    if not (torch.is_tensor(out) and out.dim() == 2 and len(out) == 1):
+        raise ValueError(f"the model must return logits of shape (N, K) for images of shape (N, C, H, W); it returned {_what(out)} for {_what(x[:1])}")
+    return out.shape[1]
 
 def check_inputs(model:nn.Module|None,  # the model the images are for (None: skip the model checks)
                  x:torch.Tensor,        # images (N, C, H, W)
@@ -370,6 +372,13 @@ def check_out_dir(out, resume:bool=False, overwrite:bool=False,
         if not is_run_dir(p): raise ValueError(f"refusing to overwrite {p}: it does not look like an ewas_nb run directory")
     check_writable(p)
 
+def check_new_file(path, overwrite:bool=False, what:str='file'):
+    "Refuse (one line) to write `path` if it exists (unless `overwrite`) or is a directory, or if its folder is not writable."
+    p = Path(path)
+    if p.is_dir(): raise ValueError(f"{what} {p} is a directory")
+    if p.exists() and not overwrite: raise FileExistsError(f"{what} {p} exists; pass --overwrite to replace it, or name another")
+    check_writable(p.parent, f"the folder of {what} {p}")
+
 def prepare_run_dir(out, overwrite:bool=False) -> Path:
     "Create the run directory (after `check_out_dir`); with `overwrite`, clear an old run's files first (but a held lock)."
     p = Path(out)
@@ -551,7 +560,7 @@ def add_arguments(parser, cls, only=None, defaults:dict=None):
             parser.add_argument(flag, dest=f.name, action='store_false' if d else 'store_true', default=d, help=h)
         else:
             typ = int if t == 'int' and not m.get('kind') else float if t == 'float' and not m.get('kind') else str
-            parser.add_argument(f'--{name}', dest=f.name, type=typ, default=d, metavar=t.upper(), help=_help(f, d))
+            parser.add_argument(m.get('flag') or f'--{name}', dest=f.name, type=typ, default=d, metavar=t.upper(), help=_help(f, d))
     return parser
 
 def from_args(cls, ns, **kw):

@@ -18,7 +18,7 @@ from .runs import (Settings, option, all_rng_states, atomic_write, autocast, che
                           prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
 from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
 from .models import list_models
-from .baselines import DEFENSES, build_from_config, defense_keywords, model_spec
+from .baselines import DEFENSES, build_from_config, defense_keywords, factory_spec, model_spec, resolve_factory
 from .attacks import accuracy, ce_loss, pgd_accuracy, pgd_ascent, training_objective
 
 # %% auto #0
@@ -163,8 +163,9 @@ class TrainConfig(Settings):
     data_dir: str = option(None, "data directory (folder: ImageFolder root with train/ and test/)")
     size: int = option(None, "resize images to size x size (digits, folder); default: the data set's own", lo=1)
     skip_bad_images: bool = option(False, "leave unreadable images out, with a warning naming them (default: stop and name them)")
-    arch: str = option('resnet18', "model architecture", choices=list_models)
-    width: float = option(1.0, "channel width multiplier", gt=0)
+    arch: str = option('resnet18', "model architecture: resnet18 or wrn34_10 (models.MODELS)", choices=list_models)
+    factory: str = option(None, "train your own model instead: FILE.py:FUNCTION or package.module:FUNCTION returning an nn.Module", flag='--model')
+    width: float = option(1.0, "channel width multiplier of --arch", gt=0)
     defense: str = option('none', "defence layer: none, ewas, cas, cifs, or an EWAS variant without the label leak (ewas-pred, ewas-soft, ewas-sat, ewas-mean; nbs/09_beyond)", choices=lambda: list(DEFENSES))
     lam: float = option(0.01, "EWAS (and its variants') auxiliary loss weight lambda", lo=0)
     method: str = option('pgd', "training loss: standard, pgd, trades, mart", choices=lambda: list(LOSSES))
@@ -177,7 +178,7 @@ class TrainConfig(Settings):
     label_smoothing: float = option(0.0, "label smoothing of the main head's cross-entropy terms (0: none)", lo=0, hi=0.5, group='loss')
     aux: bool = option(True, "add the defence layers' auxiliary losses (to the loss and the training attack)",
                       flag_help="train without the defence layers' auxiliary losses", group='loss')
-    epochs: int = option(120, "epochs", lo=1)
+    epochs: int = option(120, "number of training epochs", lo=1)
     batch: int = option(128, "global batch size", lo=2, why=" (batch norm cannot train on a batch of 1)")
     lr: float = option(0.1, "SGD learning rate", gt=0)
     momentum: float = option(0.9, "SGD momentum", lo=0)
@@ -203,6 +204,8 @@ class TrainConfig(Settings):
         check_budget(self.eps, self.alpha)
         milestone_epochs(self.milestones, self.epochs)
         if self.data_dir: object.__setattr__(self, 'data_dir', os.path.abspath(self.data_dir))   # stored as such: works from any directory
+        if self.factory: object.__setattr__(self, 'factory', resolve_factory(self.factory))      # (a file's absolute path)
+        if self.factory and self.defense != 'none': raise ValueError("--model builds the whole model: add the defence in its function, not --defense")
         if self.dataset == 'folder' and not self.data_dir: raise ValueError("dataset 'folder' needs --data-dir YOUR_IMAGEFOLDER (with train/ and test/)")
         if self.data_dir is not None and not Path(self.data_dir).is_dir(): raise ValueError(f"data directory not found: {self.data_dir}")
         dev = (check_device(self.device) or default_device()).type
@@ -283,8 +286,7 @@ def _restore(path, cfg, net, opt, sched, scaler, gen, rank, world) -> tuple:
     "Load `last.pt` into the training objects and this rank's RNGs; returns (metrics rows, best score, epochs done)."
     if not path.exists(): raise ValueError(f"nothing to resume: {path.parent} has no {path.name}")
     ck = load_checkpoint(path, map_location='cpu')
-    diff = cfg.diff(stored_config(ck), skip=('epochs',))
-    if diff: raise ValueError(f"cannot resume {path.parent}: it was trained with {', '.join(diff)}")
+    if diff := cfg.diff(stored_config(ck), skip=('epochs',)): raise ValueError(f"cannot resume {path.parent}: it was trained with {', '.join(diff)}")
     if cfg.epochs < ck['epoch']: raise ValueError(f"cannot resume {path.parent} with epochs={cfg.epochs}: it has {ck['epoch']} epochs done")
     try: net.load_state_dict(ck['model']); opt.load_state_dict(ck['optimizer'])
     except (RuntimeError, ValueError) as e:
@@ -343,8 +345,7 @@ def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
             rows.append(dict(epoch=epoch + 1, lr=lr_now, train_loss=tot / max(n, 1), train_acc=hits / max(n, 1),
                              **_held_out(net, valid, cfg, device), time_s=time.time() - t0))
             score = rows[-1]['val_pgd_acc'] if not math.isnan(rows[-1]['val_pgd_acc']) else rows[-1]['val_clean_acc']
-            improved = not math.isnan(score) and score >= best
-            best = score if improved else best
+            improved, best = (True, score) if not math.isnan(score) and score >= best else (False, best)
             ebar.set_postfix(loss=f"{rows[-1]['train_loss']:.3f}", clean=f"{rows[-1]['val_clean_acc']:.3f}", pgd=f"{rows[-1]['val_pgd_acc']:.3f}")
             if out is not None:
                 state = dict(format='ewas_nb/2', epoch=epoch + 1, model=net.state_dict(), optimizer=opt.state_dict(),
@@ -353,8 +354,7 @@ def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
                 _save_epoch(out, state, config, epoch == start, improved, rows)
         if world > 1: dist.barrier()
     df = pd.DataFrame(rows)
-    if main and out is not None and len(df):
-        plot_metrics(df, out/'metrics.png', cfg.method + (f' + {cfg.defense}' if cfg.defense != 'none' else ''), trains_with_labels(net))
+    if main and out is not None and len(df): plot_metrics(df, out/'metrics.png', cfg.method + (f' + {cfg.defense}' if cfg.defense != 'none' else ''), trains_with_labels(net))
     return df
 
 # %% ../nbs/05_train.ipynb #667d5d5c
@@ -364,15 +364,15 @@ def fit(model:nn.Module, train_ds:Dataset, valid:tuple=None,
         meta:dict=None,        # extra entries for the config stored in checkpoints (e.g. the model's description)
         **kw) -> pd.DataFrame:
     "Adversarially train `model` on `train_ds` as `cfg` says; per-epoch metrics as a DataFrame (and files in `cfg.out`)."
-    cfg = TrainConfig.make(cfg, **kw)
+    cfg, meta = TrainConfig.make(cfg, **kw), dict(meta or {})
+    if cfg.factory: meta.setdefault('model', factory_spec(cfg.factory))   # how `load_model` and ewas-eval rebuild it
     device = check_device(cfg.device) or default_device()
     if device.type == 'cpu': tune_cpu_allocator()
-    created = setup_distributed(device)
-    rank, world = dist_info()
+    created, (rank, world) = setup_distributed(device), dist_info()
     if world > 1 and device.type == 'cuda': device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', 0)))
     try:
         with run_lock(cfg.out) if cfg.out is not None and rank == 0 else contextlib.nullcontext():   # one writer per run directory
-            return _fit(model, train_ds, valid, cfg, resume, dict(meta or {}), device, rank, world)
+            return _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world)
     finally:
         if created: dist.destroy_process_group()
 
@@ -385,14 +385,14 @@ def run_training(cfg:TrainConfig=None,    # the run (a `TrainConfig` or a dict o
     cfg, main = TrainConfig.make(cfg, **kw), int(os.environ.get('RANK', '0')) == 0
     if main: check_out_dir(cfg.out, resume, overwrite, needs=('last.pt',))
     dkw = dict(size=cfg.size, skip_bad=cfg.skip_bad_images)
-    info = dataset_info(cfg.dataset, cfg.data_dir, **dkw)
+    spec = factory_spec(cfg.factory) if cfg.factory else model_spec(dataset_info(cfg.dataset, cfg.data_dir, **dkw), cfg.arch, cfg.defense,
+                                                                    cfg.width, **({'lam': cfg.lam} if 'lam' in defense_keywords(cfg.defense) else {}))
     full = get_dataset(cfg.dataset, cfg.data_dir, train=True, augment=cfg.augment, download=False, **dkw)
     tr, held = train_valid_split(len(full), cfg.val_n if cfg.val_split == 'train' else 0, cfg.train_subset, cfg.seed)
     train_ds = full.subset(tr) if len(tr) < len(full) else full
     if (k := full.targets[tr].unique().numel()) < 2: raise ValueError(f"the training set holds only {k} class(es); a classifier needs two")
     valid = ((full.images[held].float() / 255, full.targets[held].clone()) if cfg.val_split == 'train' else
              take(get_dataset(cfg.dataset, cfg.data_dir, train=False, download=False, **dkw), cfg.val_n, seed=cfg.seed))
-    spec = model_spec(info, cfg.arch, cfg.defense, cfg.width, **({'lam': cfg.lam} if 'lam' in defense_keywords(cfg.defense) else {}))
     seed_everything(cfg.seed)
     model = build_from_config({'model': spec})
     with run_lock(cfg.out) if cfg.out is not None and main else contextlib.nullcontext():   # before an --overwrite clears it

@@ -313,7 +313,7 @@ def test_cli_bad_inputs_one_line_status_2(tmp_path, unwritable, capsys, monkeypa
     (tmp_path/'empty_folder'/'test').mkdir()
     cases = [('ewas-train', ['--bogus', '1'], "unrecognized arguments: --bogus 1"),
              ('ewas-eval', ['x.pt', '--epochs', '3'], "unrecognized arguments: --epochs 3"),
-             ('ewas-eval', ['--n', '3'], "the following arguments are required: checkpoint"),
+             ('ewas-eval', ['--n', '3'], "give a checkpoint or --model FILE.py:FUNCTION"),
              ('ewas-demo', ['--epochs', 'two'], "invalid int value: 'two'"),
              ('ewas-train', ['--eps', '2'], "eps must be >= 0 and <= 1"),
              ('ewas-train', ['--alpha', '0'], "step size alpha must be > 0"),

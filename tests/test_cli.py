@@ -83,6 +83,104 @@ def test_existing_run_dir_train_resume_overwrite_eval(tmp_path):
 def test_help_lists_the_options():
     for cmd, opts in [('ewas-train', ['--method', '--defense', '--ewas', '--lam', '--eps', '--resume', '--overwrite', '--amp',
                                       '--bf16', '--channels-last', '--workers', '--schedule']),
-                      ('ewas-demo', ['--data-dir', '--out', '--epochs', '--lam', '--attacks']), ('ewas-eval', ['checkpoint', '--n'])]:
+                      ('ewas-demo', ['--data-dir', '--out', '--epochs', '--lam', '--attacks']), ('ewas-eval', ['checkpoint', '--n', '--model', '--weights', '--save-adv'])]:
         r = subprocess.run([str(BIN/cmd), '--help'], env=ENV, capture_output=True, text=True)
         assert r.returncode == 0 and all(o in r.stdout for o in opts), (cmd, r.stdout)
+
+
+USER_NET = ("import torch.nn as nn\n"
+            "def make(classes=2):\n"
+            "    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),\n"
+            "                         nn.Linear(32, classes))\n")
+
+
+def _image_folder(root, n=12, seed=0):
+    "An ImageFolder of two classes (cat, dog) of 8x8 images under root/train and root/test, n images per split."
+    from PIL import Image
+    g = torch.Generator().manual_seed(seed)
+    for split in ('train', 'test'):
+        for i in range(n):
+            c = ('cat', 'dog')[i % 2]
+            (root/split/c).mkdir(parents=True, exist_ok=True)
+            Image.fromarray((torch.rand(8, 8, 3, generator=g) * 255).to(torch.uint8).numpy()).save(root/split/c/f'{i:02d}.png')
+
+
+def test_any_model_user_file_state_dict_image_folder(tmp_path):
+    "A bare user file, a state dict and an ImageFolder: one `ewas-eval --model` command; per_example.csv names ImageFolder indices."
+    import pandas as pd
+    (tmp_path/'user.py').write_text(USER_NET)
+    _image_folder(tmp_path/'imgs')
+    sys.path.insert(0, str(tmp_path))
+    try: import user
+    finally: sys.path.remove(str(tmp_path))
+    torch.manual_seed(0)
+    torch.save(user.make().state_dict(), tmp_path/'w.pt')
+    r = subprocess.run([str(BIN/'ewas-eval'), '--model', 'user.py:make', '--weights', 'w.pt', '--dataset', 'folder', '--data-dir', 'imgs',
+                        '--attacks', 'clean,pgd20', '--n', '20', '--save-adv', 'adv.pt', '--threads', '1'],
+                       cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert max(map(len, r.stdout.splitlines())) <= 120, r.stdout          # the printed report fits a terminal
+    ex = pd.read_csv(tmp_path/'w_eval'/'per_example.csv')
+    assert ex.columns.tolist() == ['index', 'label', 'clean', 'pgd20', 'worst_case', 'fooled_by']
+    assert len(ex) == 12 and sorted(ex['index']) == list(range(12))      # n is capped at the 12 test images, each named once
+    assert ex.label.tolist() == [int(i >= 6) for i in ex['index']]       # ImageFolder order: the 6 cats, then the 6 dogs
+    assert (ex.worst_case == (ex.clean & ex.pgd20)).all()
+    adv = torch.load(tmp_path/'adv.pt', weights_only=True)
+    assert adv['index'].tolist() == ex['index'].tolist() and adv['fooled'].tolist() == (ex.worst_case == 0).tolist()
+    assert ((adv['images'] - adv['images'].clamp(0, 1)).abs().max() == 0)
+    full = open(tmp_path/'w_eval'/'report.md').read()
+    assert 'implementation' in full and 'hint' not in r.stdout            # the files keep every column
+    # the same call again: the report directory and the images file are refused, then --overwrite replaces both
+    again = [str(BIN/'ewas-eval'), '--model', 'user.py:make', '--weights', 'w.pt', '--dataset', 'folder', '--data-dir', 'imgs',
+             '--attacks', 'clean,pgd20', '--n', '20', '--save-adv', 'adv.pt', '--threads', '1', '--no-checks']
+    r = subprocess.run(again, cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("error: run directory w_eval exists"), r.stderr
+    r = subprocess.run([*again, '--overwrite'], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+
+
+def test_train_own_model_then_eval_from_checkpoint(tmp_path):
+    "`ewas-train --model FILE.py:FUNCTION` records the function: `ewas-eval CHECKPOINT` rebuilds the model from it, from another directory."
+    (tmp_path/'user.py').write_text(USER_NET)
+    _image_folder(tmp_path/'imgs', n=16)
+    r = subprocess.run([str(BIN/'ewas-train'), '--model', 'user.py:make', '--dataset', 'folder', '--data-dir', 'imgs', '--epochs', '1',
+                        '--batch', '4', '--steps', '1', '--val-n', '4', '--val-steps', '1', '--quiet', '--threads', '1', '--out', 'run'],
+                       cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    ck = load_checkpoint(tmp_path/'run'/'last.pt')
+    assert ck['config']['model'] == {'factory': f"{(tmp_path/'user.py').resolve()}:make", 'kwargs': {}}
+    (tmp_path/'elsewhere').mkdir()
+    r = subprocess.run([str(BIN/'ewas-eval'), '../run/last.pt', '--attacks', 'clean,pgd20', '--n', '8', '--no-checks', '--threads', '1'],
+                       cwd=tmp_path/'elsewhere', env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path/'run'/'last_eval'/'per_example.csv').exists()
+
+
+def test_every_option_says_what_it_does():
+    "Every option has a help text; a --no-X flag says what it turns off, not what the setting does when on."
+    import argparse
+    from ewas_nb import cli
+    for p in (cli._train_parser(), cli._eval_parser(), cli._demo_parser()):
+        for a in p._actions:
+            if isinstance(a, argparse._HelpAction): continue
+            assert a.help and len(a.help) > 8, (p.prog, a.option_strings)
+            assert not a.help.startswith('turn off:'), (p.prog, a.option_strings, a.help)
+    helps = {o: a.help for p in (cli._train_parser(), cli._eval_parser()) for a in p._actions for o in a.option_strings}
+    assert helps['--no-augment'].startswith('no random crop') and helps['--no-adaptive'].startswith('do not add')
+    assert helps['--no-random-start'].startswith('start the training attack at the image') and helps['--no-aux'].startswith('train without')
+    assert helps['--no-checks'].startswith('skip') and helps['--no-worst-case'].startswith('leave out')
+
+
+def test_demo_results_with_sanity_checks(tmp_path):
+    "`ewas-demo --checks`: reports carrying their checks table are saved together (pandas cannot concat frames whose attrs hold tables)."
+    import pandas as pd
+    from ewas_nb import cli
+    from ewas_nb.evaluate import compare_models
+    from ewas_nb.models import small_cnn
+    torch.manual_seed(0)
+    x, y = torch.rand(8, 1, 16, 16), torch.randint(0, 10, (8,))
+    table, reports = compare_models(dict(AT=small_cnn(), EWAS=small_cnn()), x, y, ('clean', 'pgd20'), (), checks=True, steps=2)
+    assert all(r.attrs['checks'] is not None for r in reports.values())
+    curves = {k: pd.DataFrame(dict(epoch=[1], val_clean_acc=[0.1], val_pgd_acc=[0.1])) for k in reports}
+    cli._save_demo(tmp_path, table, reports, curves, dict(dataset='digits', eps='8/255'))
+    assert len(pd.read_csv(tmp_path/'attacks.csv')) == sum(map(len, reports.values()))

@@ -139,9 +139,9 @@ def test_cache_not_reused_for_other_model_or_data(models, data, tmp_path):
     _, _, x, y = data
     kw = dict(eps=EPS, progress=False, checks=False)
     store = ResultStore(tmp_path/'cache')
-    robustness_report(models['plain'], x, y, ['pgd20'], store=store, **kw)
-    robustness_report(models['ewas'], x, y, ['pgd20'], store=store, **kw)
-    c = robustness_report(models['plain'], x[:32], y[:32], ['pgd20'], store=store, **kw)
+    robustness_report(models['plain'], x, y, ['pgd20'], out_dir=store, **kw)
+    robustness_report(models['ewas'], x, y, ['pgd20'], out_dir=store, **kw)
+    c = robustness_report(models['plain'], x[:32], y[:32], ['pgd20'], out_dir=store, **kw)
     assert len(ResultStore(tmp_path/'cache').rows) == 3 and c.n.iloc[0] == 32
     robustness_report(models['plain'], x, y, ['pgd20'], out_dir=tmp_path/'ev', **kw)
     with pytest.raises(ValueError, match="differs from this call: model_hash"):
