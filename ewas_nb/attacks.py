@@ -13,15 +13,15 @@ from torchattacks.attack import Attack
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
-from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
+from .runs import NORMS, check_budget, check_inputs, eval_mode, model_device, seeded
 from .baselines import load_model
 
 # %% auto #0
-__all__ = ['ATTACKS', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent', 'LinfAttack', 'PGD',
-           'TorchAttack', 'fgsm', 'pgd_torchattacks', 'Ensemble', 'autoattack', 'paper_ce_loss', 'paper_cw_loss',
-           'alc_loss', 'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks', 'BPDA',
-           'FixedMasks', 'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean', 'Noise', 'make_attack',
-           'accuracy', 'pgd_accuracy']
+__all__ = ['ATTACKS', 'LINF_ONLY', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent',
+           'LinfAttack', 'PGD', 'TorchAttack', 'fgsm', 'pgd_torchattacks', 'Ensemble', 'autoattack', 'paper_ce_loss',
+           'paper_cw_loss', 'alc_loss', 'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks',
+           'BPDA', 'FixedMasks', 'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean', 'Noise',
+           'make_attack', 'accuracy', 'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -42,15 +42,28 @@ def cw_loss(model, x, y, kappa:float=50.0):
     return cw_margin(logits, y, kappa).mean(), logits
 
 # %% ../nbs/04_attacks.ipynb #e5a8da77
-def pgd_start(x:torch.Tensor, eps:float, start='uniform', generator=None) -> torch.Tensor:
-    "Where PGD starts: 'uniform' in the ε-ball, 'normal' (x + 0.001·N(0, 1)), or None (x itself); clamped to [0, 1]."
+def _norms(t:torch.Tensor) -> torch.Tensor:
+    "Per-example L2 norms of `t`, shaped to broadcast against it (never 0)."
+    return t.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *[1] * (t.dim() - 1))
+
+def pgd_start(x:torch.Tensor, eps:float, start='uniform', generator=None, norm:str='Linf') -> torch.Tensor:
+    "Where PGD starts: 'uniform' in the ε-ball (L2: a random direction at a radius uniform in [0, ε]), 'normal' (x + 0.001·N(0, 1)), or None."
     if start is None or start is False: return x.clone()
     if start not in ('uniform', 'normal'): raise ValueError(f"unknown PGD start {start!r}; choose 'uniform', 'normal' or None")
-    if generator is None: d = torch.empty_like(x).uniform_(-eps, eps) if start == 'uniform' else 0.001 * torch.randn_like(x)
+    if start == 'uniform' and norm == 'L2':
+        g, dev = generator, None if generator is not None else x.device
+        d, r = torch.randn(x.shape, generator=g, device=dev), torch.rand(len(x), generator=g, device=dev)
+        d = (d / _norms(d) * r.view(-1, *[1] * (x.dim() - 1)) * eps).to(x.device, x.dtype)
+    elif generator is None: d = torch.empty_like(x).uniform_(-eps, eps) if start == 'uniform' else 0.001 * torch.randn_like(x)
     else:
         d = torch.empty(x.shape).uniform_(-eps, eps, generator=generator) if start == 'uniform' else 0.001 * torch.randn(x.shape, generator=generator)
         d = d.to(x.device, x.dtype)
     return (x + d).clamp(0, 1)
+
+def _project_l2(x, x0, eps):
+    "`x` moved into the L2 ball of radius `eps` around `x0`, then into [0, 1] (which only shortens the perturbation)."
+    d = x - x0
+    return (x0 + d * (eps / _norms(d)).clamp(max=1)).clamp(0, 1)
 
 def _grad_scale() -> float:
     "Scale for the loss whose input gradient PGD takes: under float16 autocast small gradients underflow to 0 (only the sign is used)."
@@ -62,9 +75,10 @@ def pgd_ascent(model:nn.Module, x0:torch.Tensor, y:torch.Tensor,
                eps:float, alpha:float, steps:int,
                start='uniform',        # 'uniform', 'normal' or None, see `pgd_start`
                early_stop:bool=False,  # keep an example's first fooling iterate and drop it from the batch
-               generator=None) -> tuple:  # CPU torch.Generator for the start; None: torch's global RNG
-    "L∞ PGD: the last iterate, or each example's first fooling one (`early_stop`); returns (images, fooled mask)."
-    x = pgd_start(x0.detach(), eps, start, generator)
+               generator=None,         # CPU torch.Generator for the start; None: torch's global RNG
+               norm:str='Linf') -> tuple:  # threat model: 'Linf' (signed steps) or 'L2' (normalised gradient steps)
+    "PGD in the L∞ (or L2) ball: the last iterate, or each example's first fooling one (`early_stop`); returns (images, fooled mask)."
+    x = pgd_start(x0.detach(), eps, start, generator, norm)
     out, fooled = x0.clone(), torch.zeros(len(x0), dtype=torch.bool, device=x0.device)
     idx, xa, ya, scale = torch.arange(len(x0), device=x0.device), x0, y, _grad_scale()
     for _ in range(steps):
@@ -80,7 +94,8 @@ def pgd_ascent(model:nn.Module, x0:torch.Tensor, y:torch.Tensor,
                 keep = ~hit
                 idx, x, g, xa, ya = idx[keep], x[keep], g[keep], xa[keep], ya[keep]
                 if not len(idx): return out, fooled
-        x = torch.min(torch.max(x + alpha * g.sign(), xa - eps), xa + eps).clamp(0, 1)   # the one signed step
+        if norm == 'Linf': x = torch.min(torch.max(x + alpha * g.sign(), xa - eps), xa + eps).clamp(0, 1)   # the one signed step
+        else: x = _project_l2(x + alpha * g / _norms(g), xa, eps)
     out[idx] = x
     return out, fooled
 
@@ -89,9 +104,9 @@ class LinfAttack(Attack):
     "Base of this module's attacks: `atk(images, labels)` crafts in eval mode with frozen parameters, seeded, and restores both."
     implementation = f"ewas_nb {__version__}"
     progress = False   # bars over the attack's own stages, where it has them (`evaluate.evaluate_attack` sets it)
-    def __init__(self, name, model, eps=8/255, seed=None):
+    def __init__(self, name, model, eps=8/255, seed=None, norm:str='Linf'):
         super().__init__(name, model)
-        self.eps, self.seed = check_budget(eps), seed
+        self.eps, self.seed, self.norm = check_budget(eps, norm=norm), seed, norm
         self.steps, self.restarts = 0, 1
     def __call__(self, images, labels):
         check_inputs(self.model, images, labels)
@@ -102,7 +117,7 @@ class LinfAttack(Attack):
 
 # %% ../nbs/04_attacks.ipynb #b640f046
 class PGD(LinfAttack):
-    "L∞ PGD ascending `loss(model, x, y) -> (loss, logits)`; keeps each example's first fooling iterate (early_stop) and restarts."
+    "PGD (L∞ or L2) ascending `loss(model, x, y) -> (loss, logits)`; keeps each example's first fooling iterate (early_stop) and restarts."
     def __init__(self, model,
                  eps:float=8/255,          # L∞ radius in pixel units ([0, 1] images)
                  alpha:float=None,         # step size; None: eps/4
@@ -111,10 +126,11 @@ class PGD(LinfAttack):
                  restarts:int=1,           # runs; later runs attack only the examples not yet fooled
                  loss=ce_loss,             # `(model, x, y) -> (scalar loss, logits)` to ascend
                  early_stop:bool=True,     # keep an example's first fooling iterate and drop it from the batch
-                 seed:int=None):           # seed of the random starts; None: torch's global RNG
-        super().__init__("PGD", model, eps, seed)
+                 seed:int=None,            # seed of the random starts; None: torch's global RNG
+                 norm:str='Linf'):         # threat model: 'Linf' or 'L2' (eps and alpha are then L2 lengths)
+        super().__init__("PGD", model, eps, seed, norm)
         self.alpha = self.eps / 4 if alpha is None else float(alpha)
-        check_budget(self.eps, self.alpha, steps, restarts)
+        check_budget(self.eps, self.alpha, steps, restarts, norm)
         self.steps, self.random_start, self.restarts, self.loss, self.early_stop = steps, random_start, restarts, loss, early_stop
 
     def forward(self, images, labels):
@@ -122,7 +138,7 @@ class PGD(LinfAttack):
         todo = torch.arange(len(images), device=images.device)
         for r in range(self.restarts):
             adv, fooled = pgd_ascent(self.model, images[todo], labels[todo], self.loss, self.eps, self.alpha, self.steps,
-                                     'uniform' if self.random_start else None, self.early_stop)
+                                     'uniform' if self.random_start else None, self.early_stop, norm=self.norm)
             out[todo] = adv
             if r + 1 < self.restarts:
                 with torch.no_grad(): fooled = fooled | (self.model(adv).argmax(1) != labels[todo])
@@ -133,8 +149,8 @@ class PGD(LinfAttack):
 # %% ../nbs/04_attacks.ipynb #5249594e
 class TorchAttack(LinfAttack):
     "A torchattacks attack run in eval mode with frozen parameters and a seeded RNG (restored afterwards)."
-    def __init__(self, atk:Attack, steps:int=0, restarts:int=1, seed:int=None, name:str=None):
-        super().__init__(name or type(atk).__name__, atk.model, getattr(atk, 'eps', 0.0), seed)
+    def __init__(self, atk:Attack, steps:int=0, restarts:int=1, seed:int=None, name:str=None, norm:str='Linf'):
+        super().__init__(name or type(atk).__name__, atk.model, getattr(atk, 'eps', 0.0), seed, norm)
         self.atk, self.steps, self.restarts = atk, steps, restarts
         self.implementation = f"torchattacks {torchattacks.__version__} {name or type(atk).__name__}"
     def forward(self, images, labels):
@@ -142,12 +158,17 @@ class TorchAttack(LinfAttack):
         return self.atk(images, labels)
 
 # %% ../nbs/04_attacks.ipynb #21d88f84
-def fgsm(model, eps:float=8/255, seed:int=None, **kw) -> TorchAttack:
-    "FGSM (Goodfellow et al. 2015): one signed gradient step of size ε from the clean image (torchattacks)."
+def _linf_only(name, norm):
+    if norm != 'Linf': raise ValueError(f"{name} is an L-inf attack (torchattacks'); under {norm} use fgsm-paper (one step of eps) or pgd20")
+
+def fgsm(model, eps:float=8/255, seed:int=None, norm:str='Linf', **kw) -> TorchAttack:
+    "FGSM (Goodfellow et al. 2015): one signed gradient step of size ε from the clean image (torchattacks; L∞ only)."
+    _linf_only('fgsm', norm)
     return TorchAttack(torchattacks.FGSM(model, eps=eps), steps=1, seed=seed)
 
-def pgd_torchattacks(model, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, **kw) -> TorchAttack:
-    "torchattacks' PGD (last iterate, step ε/4, random start): a cross-check of `PGD`."
+def pgd_torchattacks(model, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, norm:str='Linf', **kw) -> TorchAttack:
+    "torchattacks' PGD (last iterate, step ε/4, random start): a cross-check of `PGD` (L∞ only)."
+    _linf_only('pgd20-ta', norm)
     check_budget(eps, eps / 4 if alpha is None else alpha, steps)
     return TorchAttack(torchattacks.PGD(model, eps=eps, alpha=eps / 4 if alpha is None else alpha, steps=steps), steps=steps, seed=seed)
 
@@ -172,22 +193,23 @@ def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
                version:str='standard', # 'standard': the reference budgets; 'torchattacks': torchattacks.AutoAttack as shipped
                steps:int=100,          # APGD/FAB iterations in 'standard' (reference: 100)
                n_queries:int=5000,     # Square's queries in 'standard' (reference: 5000)
+               norm:str='Linf',        # threat model: 'Linf' or 'L2' (all four attacks take either)
                **kw) -> TorchAttack:
     "AutoAttack 'standard' (APGD-CE, APGD-T, FAB-T, Square) from torchattacks' classes, with the reference budgets."
-    check_budget(eps, steps=steps)
+    check_budget(eps, steps=steps, norm=norm)
     seed = 0 if seed is None else seed
     if version == 'torchattacks':
-        atk = TorchAttack(torchattacks.AutoAttack(model, eps=eps, version='standard', n_classes=num_classes, seed=seed),
-                          steps=10, seed=seed, name='AutoAttack')
+        atk = TorchAttack(torchattacks.AutoAttack(model, norm=norm, eps=eps, version='standard', n_classes=num_classes, seed=seed),
+                          steps=10, seed=seed, name='AutoAttack', norm=norm)
         atk.params, atk.eps = "torchattacks defaults: iterations=10, square_queries=5000", float(eps)
         return atk
     if version != 'standard': raise ValueError(f"unknown AutoAttack version {version!r}; valid: 'standard', 'torchattacks'")
     T = torchattacks
-    atks = [T.APGD(model, eps=eps, steps=steps, n_restarts=1, seed=seed, loss='ce'),
-            T.APGDT(model, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes),
-            T.FAB(model, eps=eps, steps=steps, n_restarts=1, seed=seed, multi_targeted=True, n_classes=num_classes),
-            T.Square(model, eps=eps, n_queries=n_queries, n_restarts=1, seed=seed)]
-    atk = TorchAttack(Ensemble(atks), steps=steps, seed=seed, name='APGD-CE+APGD-T+FAB-T+Square')
+    atks = [T.APGD(model, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, loss='ce'),
+            T.APGDT(model, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes),
+            T.FAB(model, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, multi_targeted=True, n_classes=num_classes),
+            T.Square(model, norm=norm, eps=eps, n_queries=n_queries, n_restarts=1, seed=seed)]
+    atk = TorchAttack(Ensemble(atks), steps=steps, seed=seed, name='APGD-CE+APGD-T+FAB-T+Square', norm=norm)
     atk.params, atk.eps = f"iterations={steps}, square_queries={n_queries}, targets={num_classes - 1}", float(eps)
     return atk
 
@@ -265,8 +287,8 @@ class FixedMasks(LinfAttack):
                  alpha:float=None,      # step size; None: eps/4
                  steer:bool=False,      # also pull the ALC's choice towards c (targeted CE on the auxiliary logits)
                  loss=ce_loss,          # main loss (`steer` adds its term to CE)
-                 seed:int=None):
-        super().__init__("FixedMasks", model, eps, seed)
+                 seed:int=None, norm:str='Linf'):
+        super().__init__("FixedMasks", model, eps, seed, norm)
         self.num_classes, self.steps, self.steer, self.loss = num_classes, steps, steer, loss
         self.alpha = self.eps / 4 if alpha is None else float(alpha)
         check_budget(self.eps, self.alpha, steps)
@@ -277,7 +299,7 @@ class FixedMasks(LinfAttack):
         for c in range(self.num_classes):
             if not len(todo): break
             loss = _steer_loss(c) if self.steer else self.loss
-            pgd = PGD(self.model, self.eps, self.alpha, self.steps, loss=loss, early_stop=False)
+            pgd = PGD(self.model, self.eps, self.alpha, self.steps, loss=loss, early_stop=False, norm=self.norm)
             with use_labels(self.model, torch.full_like(labels[todo], c)): adv = pgd.forward(images[todo], labels[todo])
             with torch.no_grad(), use_labels(self.model, None): hit = self.model(adv).argmax(1) != labels[todo]
             out[todo] = adv
@@ -304,16 +326,16 @@ class Selector(nn.Module):
         raise RuntimeError("the defence layer did not run in the forward pass")
 
 def _selector(kind):
-    def make(model, eps=8/255, seed=0, num_classes=10, steps=100, n_queries=5000, layer=-1, **kw):
+    def make(model, eps=8/255, seed=0, num_classes=10, steps=100, n_queries=5000, layer=-1, norm='Linf', **kw):
         sel, seed = Selector(model, layer), 0 if seed is None else seed
         if kind == 'autoattack':
-            atk = autoattack(sel, eps, seed, num_classes, steps=steps, n_queries=n_queries)
+            atk = autoattack(sel, eps, seed, num_classes, steps=steps, n_queries=n_queries, norm=norm)
             atk.implementation += f" on the selector (layer {layer})"
             return atk
         T = torchattacks
-        a = (T.APGD(sel, eps=eps, steps=steps, n_restarts=1, seed=seed, loss='ce') if kind == 'apgd-ce' else
-             T.APGDT(sel, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes))
-        atk = TorchAttack(a, steps=steps, seed=seed, name=type(a).__name__)
+        a = (T.APGD(sel, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, loss='ce') if kind == 'apgd-ce' else
+             T.APGDT(sel, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes))
+        atk = TorchAttack(a, steps=steps, seed=seed, name=type(a).__name__, norm=norm)
         atk.implementation += f" on the selector (layer {layer})"
         atk.params, atk.eps = f"iterations={steps}, layer={layer}" + (f", targets={num_classes - 1}" if kind == 'apgd-t' else ''), float(eps)
         return atk
@@ -322,20 +344,20 @@ def _selector(kind):
 # %% ../nbs/04_attacks.ipynb #03d40248
 class Transfer(LinfAttack):
     "Adaptive (e): PGD on the main CE of a `source` model (last iterate), judged on the attacked model."
-    def __init__(self, model, source:nn.Module, eps:float=8/255, steps:int=20, alpha:float=None, seed:int=None):
-        super().__init__("Transfer", model, eps, seed)
+    def __init__(self, model, source:nn.Module, eps:float=8/255, steps:int=20, alpha:float=None, seed:int=None, norm:str='Linf'):
+        super().__init__("Transfer", model, eps, seed, norm)
         self.source, self.steps = source, steps
         self.alpha = self.eps / 4 if alpha is None else float(alpha)
         check_budget(self.eps, self.alpha, steps)
     def forward(self, images, labels):
         src = self.source.to(images.device)
-        with eval_mode(src): return pgd_ascent(src, images, labels, ce_loss, self.eps, self.alpha, self.steps)[0]
+        with eval_mode(src): return pgd_ascent(src, images, labels, ce_loss, self.eps, self.alpha, self.steps, norm=self.norm)[0]
 
-def transfer(model, source=None, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, **kw) -> Transfer:
+def transfer(model, source=None, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, norm:str='Linf', **kw) -> Transfer:
     "A `Transfer` attack on `model` from `source`: a model, or the path of a checkpoint written by this package."
     if source is None: raise ValueError("the transfer attack needs a source model: give source=MODEL or source=CHECKPOINT")
     src = source if isinstance(source, nn.Module) else load_model(source, model_device(model))[0]
-    atk = Transfer(model, src, eps, steps, alpha, seed)
+    atk = Transfer(model, src, eps, steps, alpha, seed, norm)
     atk.params = f"source={source if isinstance(source, (str, Path)) else type(source).__name__}"
     return atk
 
@@ -355,22 +377,23 @@ class Clean(LinfAttack):
     def forward(self, images, labels): return images
 
 class Noise(LinfAttack):
-    "Random corners of the ball: x + ε·sign(uniform noise), a baseline every gradient attack must beat."
-    def __init__(self, model, eps=8/255, seed=None, **kw): super().__init__("Noise", model, eps, seed)
+    "Random points on the ball's surface (L∞: its corners, x + ε·sign(uniform noise)), a baseline every gradient attack must beat."
+    def __init__(self, model, eps=8/255, seed=None, norm:str='Linf', **kw): super().__init__("Noise", model, eps, seed, norm)
     def forward(self, images, labels):
+        if self.norm == 'L2': d = torch.randn_like(images); return (images + self.eps * d / _norms(d)).clamp(0, 1)
         return (images + self.eps * torch.empty_like(images).uniform_(-1, 1).sign()).clamp(0, 1)
 
 def _pgd(loss, steps=20, alpha_div=4.0, cls=PGD, early_stop=True):
-    def make(model, eps=8/255, seed=None, steps=steps, alpha=None, restarts=1, kappa=50.0, **kw):
+    def make(model, eps=8/255, seed=None, steps=steps, alpha=None, restarts=1, kappa=50.0, norm='Linf', **kw):
         l = functools.partial(loss, kappa=kappa) if 'kappa' in inspect.signature(loss).parameters else loss
         extra = {k: v for k, v in kw.items() if k in inspect.signature(cls).parameters and k not in ('model', 'eps')}
         return cls(model, eps=eps, alpha=eps / alpha_div if alpha is None else alpha, steps=steps, restarts=restarts,
-                   loss=l, seed=seed, **{'early_stop': early_stop, **extra})
+                   loss=l, seed=seed, norm=norm, **{'early_stop': early_stop, **extra})
     return make
 
 def _fixed(steer):
-    def make(model, eps=8/255, seed=None, num_classes=10, steps=20, alpha=None, **kw):
-        return FixedMasks(model, eps=eps, num_classes=num_classes, steps=steps, alpha=alpha, steer=steer, seed=seed)
+    def make(model, eps=8/255, seed=None, num_classes=10, steps=20, alpha=None, norm='Linf', **kw):
+        return FixedMasks(model, eps=eps, num_classes=num_classes, steps=steps, alpha=alpha, steer=steer, seed=seed, norm=norm)
     return make
 
 ATTACKS = {
@@ -385,6 +408,7 @@ ATTACKS = {
     'fixed-mask': _fixed(False), 'fixed-mask-steer': _fixed(True),
     'selector-apgd-ce': _selector('apgd-ce'), 'selector-apgd-t': _selector('apgd-t'), 'selector-autoattack': _selector('autoattack'),
     'transfer': transfer}
+LINF_ONLY = ('fgsm', 'pgd20-ta')   # torchattacks' L∞-only attacks (every other one takes norm='L2')
 ADAPTIVE = ('alc', 'alc-ce', 'bpda', 'fixed-mask', 'fixed-mask-steer', 'selector-apgd-ce', 'selector-apgd-t', 'selector-autoattack', 'transfer')
 PROTOCOLS = {n: ('paper' if n.endswith('-paper') else 'paper-es' if n.endswith('-paper-es') else 'adaptive' if n in ADAPTIVE
                  else 'baseline' if n in ('clean', 'noise') else 'standard') for n in ATTACKS}
@@ -395,6 +419,7 @@ def make_attack(name:str,              # a key of `ATTACKS`
                 eps:float=8/255,       # L∞ radius
                 seed:int=None,         # seed of random starts (torchattacks' AutoAttack components: their seed)
                 num_classes:int=10,    # number of classes (AutoAttack's targets, fixed masks)
+                norm:str='Linf',       # threat model: 'Linf' or 'L2' (`runs.NORMS`)
                 **kw) -> LinfAttack:   # options for the factory (steps, alpha, restarts, kappa, temperature, ...)
     "The attack called `name` on `model`, with its paper/reference budgets unless overridden by `kw`."
     if name not in ATTACKS: raise ValueError(f"unknown attack {name!r}; valid: {', '.join(ATTACKS)}")
@@ -402,7 +427,7 @@ def make_attack(name:str,              # a key of `ATTACKS`
     kw = {k: v for k, v in kw.items() if v is not None}
     params = inspect.signature(f).parameters
     takes_all = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    kw = dict(eps=eps, seed=seed, num_classes=num_classes, **kw)
+    kw = dict(eps=eps, seed=seed, num_classes=num_classes, norm=norm, **kw)
     atk = f(model, **{k: v for k, v in kw.items() if takes_all or k in params})
     atk.attack = name
     return atk

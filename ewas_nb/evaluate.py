@@ -14,11 +14,11 @@ import torchattacks
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
-from .runs import (Settings, option, atomic_write, check_budget, check_device, check_inputs, check_new_file, check_writable, critical,
+from .runs import (NORMS, Settings, option, atomic_write, check_budget, check_device, check_inputs, check_new_file, check_writable, critical,
                           default_device, eps_str, eval_mode, model_device, run_lock, same_run, save_checkpoint, storage_error, tune_cpu_allocator)
 from .data import get_dataset, slice_index, take
 from .baselines import factory_model, factory_spec, load_model, load_weights
-from .attacks import ATTACKS, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
+from .attacks import ATTACKS, LINF_ONLY, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
 
 # %% auto #0
 __all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'REPORT_FILES', 'TERMINAL_WIDTH', 'tensor_hash', 'model_hash', 'ResultStore',
@@ -110,12 +110,19 @@ def _describe(atk) -> str:
     for a in ('random_start', 'early_stop', 'temperature', 'steer', 'num_classes'):
         if hasattr(atk, a) and not (a == 'num_classes' and not hasattr(atk, 'steer')): bits.append(f"{a}={getattr(atk, a)}")
     if hasattr(atk, 'params'): bits.append(atk.params)
+    if getattr(atk, 'norm', 'Linf') != 'Linf': bits.append(f"norm={atk.norm}")   # (L∞ rows keep the keys they always had)
     return ", ".join(bits)
 
 # %% ../nbs/06_evaluate.ipynb #a2f60f91
+def _in_ball(adv, x, eps, norm) -> bool:
+    "Are the adversarial images within the threat model: the ε-ball of `norm` around `x`, and [0, 1]?"
+    d = (adv - x).flatten(1)
+    size = d.abs().max() if norm == 'Linf' else (d.norm(dim=1).max() if len(d) else d.sum())
+    return bool(size <= eps + (1e-6 if norm == 'Linf' else 1e-4)) and bool(adv.min() >= 0) and bool(adv.max() <= 1)
+
 def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                     attack:str='pgd20',     # a name in `attacks.ATTACKS`
-                    eps:float=8/255,        # L∞ radius
+                    eps:float=8/255,        # radius (L∞, or L2 with norm='L2' among the attack options)
                     seed:int=0,             # seed of the attack's randomness (batch i uses a seed derived from it)
                     batch_size:int=256,     # examples per batch
                     progress:bool=True,     # tqdm progress bar over the batches
@@ -124,13 +131,14 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                     hashes:tuple=None,      # (model hash, data hash) if already computed
                     **kw) -> dict:          # attack options (steps, alpha, restarts, kappa, temperature, ...)
     "One row: accuracy of `model` (argmax masks) under `attack` on (x, y), with per-example correctness."
-    eps_v, dev = check_budget(eps), model_device(model)
+    norm = kw.get('norm') or 'Linf'
+    eps_v, dev = check_budget(eps, norm=norm), model_device(model)
     num_classes = check_inputs(model, x, y, num_classes)
     mh, dh = hashes or (model_hash(model), tensor_hash(x, y))
     kw = {k: v for k, v in kw.items() if v is not None}
     atk = make_attack(attack, model, eps_v, seed=seed, num_classes=num_classes, **kw)
     what = dict(attack=attack, eps=repr(eps_v), seed=seed, n=len(x), batch_size=batch_size, model=mh, data=dh, kw=kw)
-    params, impl = _describe(atk), atk.implementation
+    params, impl, atk.progress = _describe(atk), atk.implementation, progress
     key, store = _row_key(**what, params=params, implementation=impl), store or ResultStore()   # a changed attack is a new row
     if key in store.rows: return store.rows[key]
     old = store.rows.get(_row_key(**what))   # a finished row of an earlier version: reused only if it is the same attack
@@ -147,11 +155,11 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
             adv = _craft(atk, xb, yb, seed, i)
             ok = _real_predict(model, adv) == yb
             rec = dict(correct="".join("1" if c else "0" for c in ok.tolist()), time_s=time.perf_counter() - t0,
-                       in_ball=bool((adv - xb).abs().max() <= eps_v + 1e-6) and bool(adv.min() >= 0) and bool(adv.max() <= 1))
+                       in_ball=_in_ball(adv, xb, eps_v, norm))
             store.add_batch(key, i, rec)
         correct.append(rec['correct']); secs += rec['time_s']; in_ball &= rec['in_ball']
     correct = "".join(correct)
-    row = dict(attack=attack, protocol=PROTOCOLS[attack], implementation=atk.implementation, eps=eps_str(eps_v), eps_float=eps_v,
+    row = dict(attack=attack, protocol=PROTOCOLS[attack], implementation=atk.implementation, norm=norm, eps=eps_str(eps_v), eps_float=eps_v,
                steps=int(atk.steps), restarts=int(atk.restarts), params=_describe(atk), n=len(x), seed=seed,
                accuracy=correct.count("1") / max(len(correct), 1), robust=correct.count("1"), time_s=round(secs, 3),
                in_ball=in_ball, flags="", model_hash=mh, data_hash=dh, correct=correct)
@@ -167,7 +175,8 @@ def worst_case_row(rows:list) -> dict:
     ok = np.ones(rows[0]['n'], dtype=bool)
     for r in rows: ok &= np.frombuffer(r['correct'].encode(), dtype=np.uint8) == ord('1')
     eps = max(rows, key=lambda r: r['eps_float'])
-    return dict(attack='worst-case', protocol='all', implementation=f"min over {len(rows)} rows per example", eps=eps['eps'],
+    norm = "+".join(sorted({r.get('norm') or 'Linf' for r in rows}))   # rows of earlier versions have no norm: L∞
+    return dict(attack='worst-case', protocol='all', implementation=f"min over {len(rows)} rows per example", norm=norm, eps=eps['eps'],
                 eps_float=eps['eps_float'], steps=sum(r['steps'] for r in rows), restarts=max(r['restarts'] for r in rows),
                 params="+".join(r['attack'] for r in rows), n=rows[0]['n'], seed=rows[0]['seed'], accuracy=float(ok.mean()),
                 robust=int(ok.sum()), time_s=round(sum(r['time_s'] for r in rows), 3), in_ball=all(r['in_ball'] for r in rows),
@@ -194,7 +203,8 @@ PROTOCOL_ATTACKS = {
 @dataclasses.dataclass
 class EvalSpec(Settings):
     "What an evaluation runs: threat model, examples, attacks and their budgets, checks."
-    eps: float = option(8/255, "L-inf radius (a number or a fraction)", kind='number')
+    eps: float = option(8/255, "radius of the threat model (a number or a fraction): L-inf 8/255, L2 e.g. 0.5", kind='number')
+    norm: str = option('Linf', "threat model: Linf (the paper's) or L2", choices=NORMS)
     n: int = option(500, "number of test examples (a fixed seeded slice)", lo=1)
     seed: int = option(0, "seed of the test slice and of random starts")
     skip_bad_images: bool = option(False, "leave unreadable test images out, with a warning naming them (default: stop and name them)")
@@ -209,12 +219,15 @@ class EvalSpec(Settings):
                            "the worst case for less; each row then counts the examples robust to it and to all before it)")
     budgets: dict = option({}, "per-attack options, e.g. {'autoattack': {'steps': 10}}")
     options: dict = option({}, "options for every attack that takes them (steps, temperature, ...)")
-    def check(self): check_budget(self.eps)
+    def check(self): check_budget(self.eps, norm=self.norm)
     def attack_names(self, model:nn.Module=None) -> list:
-        "The attacks to run on `model`: `attacks` or the protocol's, plus (with `adaptive`) those that apply to its defence."
-        names = list(self.attacks or PROTOCOL_ATTACKS[self.protocol])
+        "The attacks to run on `model`: `attacks` or the protocol's (L2: less the L∞-only), plus (with `adaptive`) those that apply to its defence."
+        names = list(self.attacks or [a for a in PROTOCOL_ATTACKS[self.protocol] if self.norm == 'Linf' or a not in LINF_ONLY])
         return names + [a for a in adaptive_attacks(model) if a not in names] if self.adaptive and model is not None else names
-    def attack_options(self, name:str) -> dict: return {**self.options, **self.budgets.get(name, {})}
+    def threat(self) -> dict: "The attack option naming the threat model (none for L∞, so its rows keep their keys)."; return {'norm': self.norm} if self.norm != 'Linf' else {}
+    def attack_options(self, name:str) -> dict:
+        "The options of attack `name`: the threat model, `options`, then its `budgets` entry."
+        return {**self.threat(), **self.options, **self.budgets.get(name, {})}
 
 # %% ../nbs/06_evaluate.ipynb #f2b3c7a1
 def zero_grad_fraction(model:nn.Module, x:torch.Tensor, y:torch.Tensor, batch_size:int=256) -> float:
@@ -247,7 +260,8 @@ def _same_as_pgd20(check, row, b, n):
             else "results depend on luck: gradients are noisy or masked")
     return _check(check, abs(a - b) <= tol, _pct(a), f"PGD-20 {_pct(b)} ± {_pct(tol)}", "pgd20", hint)
 
-CHECK_LIMITS = dict(large_eps=0.5,      # an ε at which accuracy must be ~0
+CHECK_LIMITS = dict(large_eps=0.5,      # an ε at which accuracy must be ~0 (L∞)
+                    large_eps_l2=10.0,  # the same for L2 (10 in pixel units: a fifth of a 32×32×3 image's largest L2 norm)
                     max_large_acc=0.05, # what "~0" means
                     steps_factor=5,     # "more steps": PGD with this many times 20 steps
                     restarts=3,         # "more restarts": PGD-20 with this many restarts
@@ -264,18 +278,18 @@ def sanity_checks(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     "Checks that the attacks worked (ε=0, large ε, monotone in ε, steps, restarts, noise, gradients, ball, masking signs)."
     spec, lim = EvalSpec.make(spec, **kw), {**CHECK_LIMITS, **(limits or {})}
     eps_v, seed, n = spec.eps, spec.seed, len(x)
-    large_eps, max_large_acc, steps_factor, restarts = lim['large_eps'], lim['max_large_acc'], lim['steps_factor'], lim['restarts']
+    large_eps, max_large_acc, steps_factor, restarts = lim['large_eps' if spec.norm == 'Linf' else 'large_eps_l2'], lim['max_large_acc'], lim['steps_factor'], lim['restarts']
     tol = max(0.01, 3 / max(n, 1)) if lim['tol'] is None else lim['tol']
     hashes = hashes or (model_hash(model), tensor_hash(x, y))
     store = store or ResultStore()
     def run(name, e, **kw): return evaluate_attack(model, x, y, name, e, seed=kw.pop('seed', seed), batch_size=spec.batch_size,
-                                                   progress=progress, store=store, hashes=hashes, **kw)
+                                                   progress=progress, store=store, hashes=hashes, **spec.threat(), **kw)
     rows = [] if report is None else [r for r in report.to_dict('records') if r['attack'] != 'worst-case']
     def acc(name):
         r = [r for r in rows if r['attack'] == name]
         return r[0]['accuracy'] if r else None
     clean, base = run('clean', 0), run('pgd20', eps_v)
-    sweep = [run('pgd20', e) for e in (0.0, eps_v / 2, eps_v, min(2 * eps_v, 1.0), large_eps)]
+    sweep = [run('pgd20', e) for e in (0.0, eps_v / 2, eps_v, min(2 * eps_v, 1.0) if spec.norm == 'Linf' else 2 * eps_v, large_eps)]
     more, rst = run('pgd20', eps_v, steps=20 * steps_factor, seed=seed + 1), run('pgd20', eps_v, restarts=restarts, seed=seed + 1)
     noise, zg = run('noise', eps_v), zero_grad_fraction(model, x, y, spec.batch_size)
     b = base['accuracy']
@@ -322,7 +336,7 @@ _OTHER = "pass --overwrite to replace it, or pick another --out"
 
 def _identity(spec, attacks, hashes, n) -> dict:
     "What an evaluation computes (its report directory's evaluation.json): model, data, budget and attacks."
-    d = dict(model_hash=hashes[0], data_hash=hashes[1], n=n, eps=spec.eps, seed=spec.seed, batch_size=spec.batch_size, attacks=list(attacks),
+    d = dict(model_hash=hashes[0], data_hash=hashes[1], n=n, eps=spec.eps, norm=spec.norm, seed=spec.seed, batch_size=spec.batch_size, attacks=list(attacks),
              cascade=spec.cascade, checks=spec.checks, worst_case=spec.worst_case, budgets=spec.budgets, options=spec.options,
              version=__version__)
     return json.loads(json.dumps(d, default=str))

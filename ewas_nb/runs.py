@@ -12,13 +12,13 @@ import torch.distributed as dist
 from .core import use_labels
 
 # %% auto #0
-__all__ = ['RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', 'check_device', 'autocast', 'model_device', 'set_threads',
-           'dist_info', 'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded', 'get_rng_state',
-           'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs',
-           'Interrupted', 'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write',
-           'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir',
-           'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics', 'plot_metrics', 'option',
-           'Settings', 'add_arguments', 'from_args']
+__all__ = ['NORMS', 'RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', 'check_device', 'autocast', 'model_device',
+           'set_threads', 'dist_info', 'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'eval_mode', 'seeded',
+           'get_rng_state', 'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str',
+           'check_budget', 'check_inputs', 'Interrupted', 'critical', 'interruptible', 'StorageError', 'storage_error',
+           'atomic_write', 'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir',
+           'check_out_dir', 'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics',
+           'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -155,15 +155,20 @@ def eps_str(eps:float) -> str:
     return f"{v:g}"
 
 # %% ../nbs/03a_runs.ipynb #fb4774aa
-def check_budget(eps:float,           # L∞ radius: in [0, 1] (images lie in [0, 1])
+NORMS = ('Linf', 'L2')   # threat models: the L∞ ball (the paper's) and the L2 ball, radii in pixel units of [0, 1] images
+
+def check_budget(eps:float,           # radius: L∞ in [0, 1] (images lie in [0, 1]); L2 >= 0
                  alpha:float=None,    # step size: > 0 (or 0 when eps is 0)
                  steps:int=None,      # gradient steps: a whole number >= 1
-                 restarts:int=None    # runs: a whole number >= 1
+                 restarts:int=None,   # runs: a whole number >= 1
+                 norm:str='Linf'      # threat model: 'Linf' or 'L2' (`NORMS`)
                 ) -> float:
     "Raise a one-line `ValueError` unless the attack budget is valid; returns `eps` as a float."
+    if norm not in NORMS: raise ValueError(f"unknown norm {norm!r}; valid: {', '.join(NORMS)}")
     try: e = float(eps)
     except (TypeError, ValueError): raise ValueError(f"eps must be a number, got {eps!r}") from None
-    if not 0 <= e <= 1: raise ValueError(f"eps must be >= 0 and <= 1 (an L-inf radius for images in [0, 1]), got {e:g}")
+    if norm == 'Linf' and not 0 <= e <= 1: raise ValueError(f"eps must be >= 0 and <= 1 (an L-inf radius for images in [0, 1]), got {e:g}")
+    if norm == 'L2' and not (math.isfinite(e) and e >= 0): raise ValueError(f"eps must be a finite number >= 0 (an L2 radius), got {e:g}")
     if alpha is not None and not (math.isfinite(float(alpha)) and (float(alpha) > 0 or float(alpha) == e == 0)):
         raise ValueError(f"step size alpha must be > 0, got {float(alpha):g}")
     for k, v in (('steps', steps), ('restarts', restarts)):

@@ -39,7 +39,7 @@ def in_ball(adv, x, eps):
 def test_every_attack_respects_ball_and_range(models, data, name):
     _, _, x, y = data
     m = models['ewas']
-    atk = make_attack(name, m, eps=EPS, seed=0, num_classes=10, **quick(name))
+    atk = make_attack(name, m, eps=EPS, seed=0, num_classes=10, source=models['plain'], **quick(name))   # (source: the transfer attack's)
     adv = atk(x[:16], y[:16])
     assert adv.shape == x[:16].shape and not adv.requires_grad
     assert in_ball(adv, x[:16], EPS if name != 'clean' else 0.0)
@@ -49,7 +49,7 @@ def test_every_attack_respects_ball_and_range(models, data, name):
 def test_eps0_gives_clean_accuracy(models, data, name):
     _, _, x, y = data
     m = models['ewas']
-    adv = make_attack(name, m, eps=0.0, seed=0, steps=3)(x, y)
+    adv = make_attack(name, m, eps=0.0, seed=0, steps=3, source=models['plain'])(x, y)
     assert torch.equal(adv, x)
     assert acc(m, adv, y) == acc(m, x, y)
 
