@@ -1,4 +1,4 @@
-"""Every result a reader sees in README.md and 08_reproduce comes from a committed file under results/: the verdict
+"""Every result a reader sees in README.md, 08_reproduce and 09_beyond comes from a committed file under results/: the verdict
 table is the one experiments/verdict_table.py wrote, and every one-decimal number of the results text (settings such
 as "ε = 0.5" aside) is a number of those files (or of the paper's table in experiments/paper_recipes.tsv)."""
 import json, re
@@ -23,20 +23,28 @@ def file_numbers() -> set:
         m = pd.read_csv(RES/'cpu_repro'/'mask_analysis.csv')
         for c in ('main', 'alc', 'agree', 'oracle', 'mask changed'): m[c].map(add)
     for f in RES.glob('digits_aa/*/report.csv'): (100 * pd.read_csv(f).accuracy).map(add)
+    if (RES/'beyond'/'table.csv').exists():   # nbs/09_beyond: the EWAS variants without the label leak
+        b = pd.read_csv(RES/'beyond'/'table.csv')
+        for c in ('accuracy', 'lo', 'hi'): b[c].map(add)
+    if (RES/'beyond'/'mask.csv').exists():
+        m = pd.read_csv(RES/'beyond'/'mask.csv')
+        for c in ('main', 'alc', 'agree', 'oracle', 'mask changed', 'wrong', 'follows'): m[c].map(add)
     for line in (ROOT/'experiments'/'paper_recipes.tsv').read_text().splitlines():
         if line and not line.startswith('#'): [add(x) for x in line.split('\t')[2:6]]
     return nums
 
 
 def results_text() -> dict:
-    "The results prose: README.md's results section and 08_reproduce's findings cells."
+    "The results prose: README.md's results section, 08_reproduce's findings cells and 09_beyond's answer."
     readme = (ROOT/'README.md').read_text()
     start = readme.index('## Results')
     nb = json.loads((ROOT/'nbs'/'08_reproduce.ipynb').read_text())
     cells = [''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown']
     findings = [c for c in cells if c.startswith('## Findings') or c.startswith('## The verdict')]
+    beyond = [''.join(c['source']) for c in json.loads((ROOT/'nbs'/'09_beyond.ipynb').read_text())['cells']
+              if c['cell_type'] == 'markdown' and ''.join(c['source']).startswith('## The answer')]
     return {'README.md': readme[start:readme.index('\n## ', start + 3) if '\n## ' in readme[start + 3:] else None],
-            '08_reproduce': '\n'.join(findings)}
+            '08_reproduce': '\n'.join(findings), '09_beyond': '\n'.join(beyond)}
 
 
 @pytest.mark.skipif(not (RES/'cpu_repro'/'verdict.csv').exists(), reason="no verdict table committed")
