@@ -13,7 +13,7 @@ from torchattacks.attack import Attack
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
-from .runs import NORMS, check_budget, check_inputs, eval_mode, model_device, seeded
+from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
 from .baselines import load_model
 
 # %% auto #0
@@ -51,8 +51,8 @@ def pgd_start(x:torch.Tensor, eps:float, start='uniform', generator=None, norm:s
     if start is None or start is False: return x.clone()
     if start not in ('uniform', 'normal'): raise ValueError(f"unknown PGD start {start!r}; choose 'uniform', 'normal' or None")
     if start == 'uniform' and norm == 'L2':
-        g, dev = generator, None if generator is not None else x.device
-        d, r = torch.randn(x.shape, generator=g, device=dev), torch.rand(len(x), generator=g, device=dev)
+        dev = 'cpu' if generator is not None else x.device   # a generator draws on the CPU
+        d, r = torch.randn(x.shape, generator=generator, device=dev), torch.rand(len(x), generator=generator, device=dev)
         d = (d / _norms(d) * r.view(-1, *[1] * (x.dim() - 1)) * eps).to(x.device, x.dtype)
     elif generator is None: d = torch.empty_like(x).uniform_(-eps, eps) if start == 'uniform' else 0.001 * torch.randn_like(x)
     else:
@@ -227,10 +227,10 @@ def paper_cw_loss(model, x, y, kappa:float=50.0):
     return cw_margin(logits, y, kappa).mean() + aux, logits
 
 # %% ../nbs/04_attacks.ipynb #30614a6d
-def _aux_ce(model, y):
+def _aux_ce(model, y, reduction='mean'):
     layers = [l for l in aux_layers(model) if l.enabled]
     if not layers: raise ValueError("the model has no defence layers (AuxLayer): the ALC attacks do not apply")
-    return sum(F.cross_entropy(l.aux_logits, y) for l in layers) / len(layers)
+    return sum(F.cross_entropy(l.aux_logits, y, reduction=reduction) for l in layers) / len(layers)
 
 def alc_loss(model, x, y):
     "Adaptive (a): CE of the defence layers' auxiliary logits (mean over layers), to move the mask choice off the true class."
@@ -246,9 +246,7 @@ def alc_ce_loss(model, x, y, weight:float=1.0):
 def selector_worst_loss(model, x, y):
     "Per example the larger of the main CE and the defence layers' auxiliary CE (the selector's; mean over layers), averaged."
     logits = model(x)
-    layers = [l for l in aux_layers(model) if l.enabled]
-    sel = torch.stack([F.cross_entropy(l.aux_logits, y, reduction='none') for l in layers]).mean(0)
-    return torch.maximum(F.cross_entropy(logits, y, reduction='none'), sel).mean(), logits
+    return torch.maximum(F.cross_entropy(logits, y, reduction='none'), _aux_ce(model, y, 'none')).mean(), logits
 
 def training_objective(model:nn.Module, aux:bool=True):
     "The loss a training attack ascends: the paper's CE + aux, the worse-of loss if a layer asks for selector training, CE without aux."
@@ -291,7 +289,7 @@ class FixedMasks(LinfAttack):
         super().__init__("FixedMasks", model, eps, seed, norm)
         self.num_classes, self.steps, self.steer, self.loss = num_classes, steps, steer, loss
         self.alpha = self.eps / 4 if alpha is None else float(alpha)
-        check_budget(self.eps, self.alpha, steps)
+        check_budget(self.eps, self.alpha, steps, norm=norm)
         self.restarts = 1
     def forward(self, images, labels):
         if not aux_layers(self.model): raise ValueError("the model has no defence layers (AuxLayer): fixed masks do not apply")
@@ -346,12 +344,10 @@ class Transfer(LinfAttack):
     "Adaptive (e): PGD on the main CE of a `source` model (last iterate), judged on the attacked model."
     def __init__(self, model, source:nn.Module, eps:float=8/255, steps:int=20, alpha:float=None, seed:int=None, norm:str='Linf'):
         super().__init__("Transfer", model, eps, seed, norm)
-        self.source, self.steps = source, steps
-        self.alpha = self.eps / 4 if alpha is None else float(alpha)
-        check_budget(self.eps, self.alpha, steps)
+        self.pgd = PGD(source, eps, alpha, steps, early_stop=False, norm=norm)   # crafted on the source alone
+        self.source, self.steps, self.alpha = source, steps, self.pgd.alpha
     def forward(self, images, labels):
-        src = self.source.to(images.device)
-        with eval_mode(src): return pgd_ascent(src, images, labels, ce_loss, self.eps, self.alpha, self.steps, norm=self.norm)[0]
+        with eval_mode(self.source.to(images.device)): return self.pgd.forward(images, labels)
 
 def transfer(model, source=None, eps:float=8/255, seed:int=None, steps:int=20, alpha:float=None, norm:str='Linf', **kw) -> Transfer:
     "A `Transfer` attack on `model` from `source`: a model, or the path of a checkpoint written by this package."

@@ -117,7 +117,7 @@ def _describe(atk) -> str:
 def _in_ball(adv, x, eps, norm) -> bool:
     "Are the adversarial images within the threat model: the ε-ball of `norm` around `x`, and [0, 1]?"
     d = (adv - x).flatten(1)
-    size = d.abs().max() if norm == 'Linf' else (d.norm(dim=1).max() if len(d) else d.sum())
+    size = d.abs().max() if norm == 'Linf' else d.norm(dim=1).max()
     return bool(size <= eps + (1e-6 if norm == 'Linf' else 1e-4)) and bool(adv.min() >= 0) and bool(adv.max() <= 1)
 
 def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,

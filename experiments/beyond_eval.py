@@ -52,7 +52,7 @@ def evaluate(run: Path):
                                    ('eval-beyond-cascade', CASCADE + [a for a in ADAPTIVE_CASCADE if a in applies]
                                     + transfer + ['autoattack'], N_CASCADE, dict(cascade=True, checks=False))):
         run_evaluation(str(run/'last.pt'), out_dir=run/sub, attacks=attacks, n=n, **common, **extra)
-    if applies:
+    if applies and not (run/'mask.csv').exists():   # (written once: a second pass over the list does not redo it)
         pd.DataFrame(mask_analysis(run, n=N_MASK)).to_csv(run/'mask.csv', index=False)
 
 
