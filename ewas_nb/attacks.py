@@ -10,18 +10,17 @@ from pathlib import Path
 import torch, torch.nn as nn, torch.nn.functional as F
 import torchattacks
 from torchattacks.attack import Attack
-from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, aux_loss, use_labels, set_layers
-from .runs import check_budget, check_inputs, eval_mode, model_device, seeded
+from .runs import check_budget, check_inputs, eval_mode, model_device, progress_bar, seeded
 from .baselines import load_model
 
 # %% auto #0
-__all__ = ['ATTACKS', 'LINF_ONLY', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start', 'pgd_ascent',
-           'LinfAttack', 'PGD', 'TorchAttack', 'fgsm', 'pgd_torchattacks', 'Ensemble', 'autoattack', 'paper_ce_loss',
-           'paper_cw_loss', 'alc_loss', 'alc_ce_loss', 'selector_worst_loss', 'training_objective', 'surrogate_masks',
-           'BPDA', 'FixedMasks', 'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean', 'Noise',
-           'make_attack', 'accuracy', 'pgd_accuracy']
+__all__ = ['AA_VERSIONS', 'ATTACKS', 'LINF_ONLY', 'ADAPTIVE', 'PROTOCOLS', 'cw_margin', 'ce_loss', 'cw_loss', 'pgd_start',
+           'pgd_ascent', 'LinfAttack', 'PGD', 'TorchAttack', 'fgsm', 'pgd_torchattacks', 'Ensemble', 'autoattack',
+           'paper_ce_loss', 'paper_cw_loss', 'alc_loss', 'alc_ce_loss', 'selector_worst_loss', 'training_objective',
+           'surrogate_masks', 'BPDA', 'FixedMasks', 'Selector', 'Transfer', 'transfer', 'adaptive_attacks', 'Clean',
+           'Noise', 'make_attack', 'attack_parameters', 'accuracy', 'pgd_accuracy']
 
 # %% ../nbs/04_attacks.ipynb #f04e5bcf
 def cw_margin(logits:torch.Tensor, y:torch.Tensor, kappa:float=50.0) -> torch.Tensor:
@@ -178,7 +177,7 @@ class Ensemble(torchattacks.MultiAttack):
     progress = False
     def forward(self, images, labels):
         out, todo = images.clone().detach(), torch.arange(len(images), device=images.device)
-        bar = tqdm(self.attacks, desc="attacks of the ensemble", leave=False, disable=not self.progress)
+        bar = progress_bar(self.attacks, self.progress, desc="attacks of the ensemble", leave=False)
         for atk in bar:
             bar.set_postfix_str(f"{type(atk).__name__} on {len(todo)} of {len(images)}")
             adv = atk(images[todo], labels[todo])
@@ -189,13 +188,27 @@ class Ensemble(torchattacks.MultiAttack):
         return out
 
 # %% ../nbs/04_attacks.ipynb #7f397a1d
+AA_VERSIONS = {   # fra31/auto-attack's versions: (attack, restarts, samples of the gradient per step) in the order they run
+    'standard': (('apgd-ce', 1, 1), ('apgd-t', 1, 1), ('fab-t', 1, 1), ('square', 1, 1)),
+    'plus': (('apgd-ce', 5, 1), ('apgd-dlr', 5, 1), ('fab', 5, 1), ('square', 1, 1), ('apgd-t', 1, 1), ('fab-t', 1, 1)),
+    'rand': (('apgd-ce', 1, 20), ('apgd-dlr', 1, 20))}
+_AA_NAMES = {'apgd-ce': 'APGD-CE', 'apgd-dlr': 'APGD-DLR', 'apgd-t': 'APGD-T', 'fab': 'FAB', 'fab-t': 'FAB-T', 'square': 'Square'}
+
+def _aa_part(kind, model, norm, eps, steps, n_queries, seed, num_classes, restarts, samples):
+    "One of AutoAttack's attacks (torchattacks' class) with its budget."
+    T, common = torchattacks, dict(norm=norm, eps=eps, seed=seed, n_restarts=restarts)
+    if kind in ('apgd-ce', 'apgd-dlr'): return T.APGD(model, steps=steps, loss=kind[5:], eot_iter=samples, **common)
+    if kind == 'apgd-t': return T.APGDT(model, steps=steps, eot_iter=samples, n_classes=num_classes, **common)
+    if kind in ('fab', 'fab-t'): return T.FAB(model, steps=steps, multi_targeted=kind == 'fab-t', n_classes=num_classes, **common)
+    return T.Square(model, n_queries=n_queries, **common)
+
 def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
-               version:str='standard', # 'standard': the reference budgets; 'torchattacks': torchattacks.AutoAttack as shipped
-               steps:int=100,          # APGD/FAB iterations in 'standard' (reference: 100)
-               n_queries:int=5000,     # Square's queries in 'standard' (reference: 5000)
-               norm:str='Linf',        # threat model: 'Linf' or 'L2' (all four attacks take either)
+               version:str='standard', # a key of `AA_VERSIONS` (the reference budgets); 'torchattacks': torchattacks.AutoAttack as shipped
+               steps:int=100,          # APGD/FAB iterations (reference: 100)
+               n_queries:int=5000,     # Square's queries (reference: 5000)
+               norm:str='Linf',        # threat model: 'Linf' or 'L2' (every attack takes either)
                **kw) -> TorchAttack:
-    "AutoAttack 'standard' (APGD-CE, APGD-T, FAB-T, Square) from torchattacks' classes, with the reference budgets."
+    "AutoAttack (standard: APGD-CE, APGD-T, FAB-T, Square; or plus, rand) from torchattacks' classes, with the reference budgets."
     check_budget(eps, steps=steps, norm=norm)
     seed = 0 if seed is None else seed
     if version == 'torchattacks':
@@ -203,14 +216,15 @@ def autoattack(model, eps:float=8/255, seed:int=0, num_classes:int=10,
                           steps=10, seed=seed, name='AutoAttack', norm=norm)
         atk.params, atk.eps = "torchattacks defaults: iterations=10, square_queries=5000", float(eps)
         return atk
-    if version != 'standard': raise ValueError(f"unknown AutoAttack version {version!r}; valid: 'standard', 'torchattacks'")
-    T = torchattacks
-    atks = [T.APGD(model, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, loss='ce'),
-            T.APGDT(model, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, n_classes=num_classes),
-            T.FAB(model, norm=norm, eps=eps, steps=steps, n_restarts=1, seed=seed, multi_targeted=True, n_classes=num_classes),
-            T.Square(model, norm=norm, eps=eps, n_queries=n_queries, n_restarts=1, seed=seed)]
-    atk = TorchAttack(Ensemble(atks), steps=steps, seed=seed, name='APGD-CE+APGD-T+FAB-T+Square', norm=norm)
-    atk.params, atk.eps = f"iterations={steps}, square_queries={n_queries}, targets={num_classes - 1}", float(eps)
+    if version not in AA_VERSIONS: raise ValueError(f"unknown AutoAttack version {version!r}; valid: {', '.join(AA_VERSIONS)}, torchattacks")
+    parts = AA_VERSIONS[version]
+    atks = [_aa_part(k, model, norm, eps, steps, n_queries, seed, num_classes, r, s) for k, r, s in parts]
+    atk = TorchAttack(Ensemble(atks), steps=steps, restarts=max(r for _, r, _ in parts), seed=seed, norm=norm,
+                      name='+'.join(_AA_NAMES[k] for k, _, _ in parts))
+    queries = f", square_queries={n_queries}" if any(k == 'square' for k, _, _ in parts) else ""
+    atk.params = f"iterations={steps}{queries}, targets={num_classes - 1}" + ("" if version == 'standard' else   # (standard rows keep their keys)
+                  f", version={version}: " + ", ".join(f"{_AA_NAMES[k]} x{r}" + (f" EOT {s}" if s > 1 else "") for k, r, s in parts))
+    atk.eps = float(eps)
     return atk
 
 # %% ../nbs/04_attacks.ipynb #64b38035
@@ -324,10 +338,10 @@ class Selector(nn.Module):
         raise RuntimeError("the defence layer did not run in the forward pass")
 
 def _selector(kind):
-    def make(model, eps=8/255, seed=0, num_classes=10, steps=100, n_queries=5000, layer=-1, norm='Linf', **kw):
+    def make(model, eps=8/255, seed=0, num_classes=10, steps=100, n_queries=5000, layer=-1, norm='Linf', version='standard', **kw):
         sel, seed = Selector(model, layer), 0 if seed is None else seed
         if kind == 'autoattack':
-            atk = autoattack(sel, eps, seed, num_classes, steps=steps, n_queries=n_queries, norm=norm)
+            atk = autoattack(sel, eps, seed, num_classes, version, steps=steps, n_queries=n_queries, norm=norm)
             atk.implementation += f" on the selector (layer {layer})"
             return atk
         T = torchattacks
@@ -385,6 +399,7 @@ def _pgd(loss, steps=20, alpha_div=4.0, cls=PGD, early_stop=True):
         extra = {k: v for k, v in kw.items() if k in inspect.signature(cls).parameters and k not in ('model', 'eps')}
         return cls(model, eps=eps, alpha=eps / alpha_div if alpha is None else alpha, steps=steps, restarts=restarts,
                    loss=l, seed=seed, norm=norm, **{'early_stop': early_stop, **extra})
+    make.passes_to = cls   # the options it hands on (`attack_parameters`)
     return make
 
 def _fixed(steer):
@@ -427,6 +442,13 @@ def make_attack(name:str,              # a key of `ATTACKS`
     atk = f(model, **{k: v for k, v in kw.items() if takes_all or k in params})
     atk.attack = name
     return atk
+
+def attack_parameters(name:str) -> list:
+    "The options attack `name` takes besides the model, ε, seed, number of classes and norm: what a per-attack budget may set."
+    f, fixed = ATTACKS[name], {'model', 'eps', 'seed', 'num_classes', 'norm'}
+    names = lambda g: [k for k, p in inspect.signature(g).parameters.items() if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+    found = names(f) + (names(f.passes_to) if hasattr(f, 'passes_to') else [])
+    return sorted(set(found) - fixed)
 
 # %% ../nbs/04_attacks.ipynb #781298e3
 def accuracy(model:nn.Module, x, y, batch_size:int=256) -> float:

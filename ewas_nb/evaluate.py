@@ -14,18 +14,18 @@ import torchattacks
 from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
-from .runs import (NORMS, Settings, option, atomic_write, check_budget, check_device, check_inputs, check_new_file, check_writable, critical,
+from .runs import (progress_bar, NORMS, Settings, option, atomic_write, check_budget, check_device, check_inputs, check_new_file, check_writable, critical,
                           default_device, eps_str, eval_mode, model_device, run_lock, same_run, save_checkpoint, storage_error, tune_cpu_allocator)
 from .data import get_dataset, slice_index, take
 from .baselines import factory_model, factory_spec, load_model, load_weights
-from .attacks import ATTACKS, LINF_ONLY, PROTOCOLS, adaptive_attacks, make_attack, surrogate_masks
+from .attacks import AA_VERSIONS, ATTACKS, LINF_ONLY, PROTOCOLS, adaptive_attacks, attack_parameters, make_attack, surrogate_masks
 
 # %% auto #0
-__all__ = ['PROTOCOL_ATTACKS', 'CHECK_LIMITS', 'REPORT_FILES', 'TERMINAL_WIDTH', 'tensor_hash', 'model_hash', 'ResultStore',
-           'evaluate_attack', 'worst_case_row', 'per_example', 'EvalSpec', 'zero_grad_fraction', 'sanity_checks',
-           'robustness_report', 'report_markdown', 'save_report', 'worst_case_images', 'eps_sweep', 'plot_eps_sweep',
-           'test_slice', 'run_evaluation', 'Benchmark', 'benchmark', 'comparison_table', 'table_markdown',
-           'compare_models', 'plot_comparison']
+__all__ = ['PROTOCOL_ATTACKS', 'BUDGETS', 'CHECK_LIMITS', 'REPORT_FILES', 'TERMINAL_WIDTH', 'tensor_hash', 'model_hash',
+           'ResultStore', 'evaluate_attack', 'worst_case_row', 'per_example', 'EvalSpec', 'zero_grad_fraction',
+           'sanity_checks', 'robustness_report', 'report_markdown', 'save_report', 'worst_case_images', 'eps_sweep',
+           'plot_eps_sweep', 'test_slice', 'run_evaluation', 'Benchmark', 'benchmark', 'comparison_table',
+           'table_markdown', 'compare_models', 'plot_comparison']
 
 # %% ../nbs/06_evaluate.ipynb #c0f20589
 def tensor_hash(*tensors) -> str:
@@ -200,6 +200,11 @@ PROTOCOL_ATTACKS = {
     'paper': ('clean', 'fgsm-paper', 'pgd20-paper', 'cw-paper'),
     'both': ('clean', 'fgsm', 'pgd20', 'cw', 'autoattack', 'fgsm-paper', 'pgd20-paper', 'cw-paper')}
 
+_QUICK_AA = dict(steps=10, n_queries=1000)
+BUDGETS = {'reference': {},   # every attack's defaults: the published budgets
+           'quick': {'autoattack': _QUICK_AA, 'selector-autoattack': _QUICK_AA, 'selector-apgd-ce': dict(steps=20),
+                     'selector-apgd-t': dict(steps=20), 'fixed-mask': dict(steps=10), 'fixed-mask-steer': dict(steps=10)}}
+
 @dataclasses.dataclass
 class EvalSpec(Settings):
     "What an evaluation runs: threat model, examples, attacks and their budgets, checks."
@@ -217,17 +222,33 @@ class EvalSpec(Settings):
     worst_case: bool = option(True, "add the per-example worst case over all rows", flag_help="leave out the worst-case row (per example, over all attacks)")
     cascade: bool = option(False, "run each attack only on the examples every earlier attack left correct (AutoAttack's way: "
                            "the worst case for less; each row then counts the examples robust to it and to all before it)")
-    budgets: dict = option({}, "per-attack options, e.g. {'autoattack': {'steps': 10}}")
+    budget: str = option('reference', "attack budgets: reference (the published ones) or quick (fewer AutoAttack and selector "
+                         "iterations and queries: a first look, not a result)", choices=lambda: list(BUDGETS))
+    aa_version: str = option('standard', "AutoAttack's version: standard, plus (adds APGD-DLR and FAB, 5 restarts: about 5x the time) "
+                             "or rand (expectation over 20 samples, for randomised defences)", choices=lambda: list(AA_VERSIONS))
+    budgets: dict = option({}, "per-attack options over the budget, ATTACK.OPTION=VALUE,... e.g. autoattack.steps=25,cw.steps=50",
+                           kind='per-name', flag='--set')
     options: dict = option({}, "options for every attack that takes them (steps, temperature, ...)")
-    def check(self): check_budget(self.eps, norm=self.norm)
+    def check(self):
+        check_budget(self.eps, norm=self.norm)
+        for name, opts in self.budgets.items():
+            if name not in ATTACKS: raise ValueError(f"unknown attack {name!r} in budgets (--set); valid: {', '.join(ATTACKS)}")
+            if bad := sorted(set(opts) - set(attack_parameters(name))):
+                raise ValueError(f"{name} takes no option {', '.join(bad)} (budgets, --set); it takes {', '.join(attack_parameters(name)) or 'none'}")
     def attack_names(self, model:nn.Module=None) -> list:
         "The attacks to run on `model`: `attacks` or the protocol's (L2: less the L∞-only), plus (with `adaptive`) those that apply to its defence."
         names = list(self.attacks or [a for a in PROTOCOL_ATTACKS[self.protocol] if self.norm == 'Linf' or a not in LINF_ONLY])
         return names + [a for a in adaptive_attacks(model) if a not in names] if self.adaptive and model is not None else names
     def threat(self) -> dict: "The attack option naming the threat model (none for L∞, so its rows keep their keys)."; return {'norm': self.norm} if self.norm != 'Linf' else {}
     def attack_options(self, name:str) -> dict:
-        "The options of attack `name`: the threat model, `options`, then its `budgets` entry."
-        return {**self.threat(), **self.options, **self.budgets.get(name, {})}
+        "The options of attack `name`: the threat model, `options`, the AutoAttack version, the `budget`'s, then its `budgets` entry."
+        version = {'version': self.aa_version} if name in ('autoattack', 'selector-autoattack') and self.aa_version != 'standard' else {}
+        return {**self.threat(), **self.options, **version, **BUDGETS[self.budget].get(name, {}), **self.budgets.get(name, {})}
+    def budget_text(self) -> str:
+        "The budget in words, for the report: e.g. 'reference', or 'quick, AutoAttack plus, set autoattack.steps=25'."
+        sets = [f"{a}.{k}={v}" for a, o in self.budgets.items() for k, v in o.items()]
+        return ", ".join([self.budget] + ([f"AutoAttack {self.aa_version}"] if self.aa_version != 'standard' else [])
+                         + ([f"set {','.join(sets)}"] if sets else []))
 
 # %% ../nbs/06_evaluate.ipynb #f2b3c7a1
 def zero_grad_fraction(model:nn.Module, x:torch.Tensor, y:torch.Tensor, batch_size:int=256) -> float:
@@ -337,7 +358,8 @@ _OTHER = "pass --overwrite to replace it, or pick another --out"
 def _identity(spec, attacks, hashes, n) -> dict:
     "What an evaluation computes (its report directory's evaluation.json): model, data, budget and attacks."
     d = dict(model_hash=hashes[0], data_hash=hashes[1], n=n, eps=spec.eps, norm=spec.norm, seed=spec.seed, batch_size=spec.batch_size, attacks=list(attacks),
-             cascade=spec.cascade, checks=spec.checks, worst_case=spec.worst_case, budgets=spec.budgets, options=spec.options,
+             cascade=spec.cascade, checks=spec.checks, worst_case=spec.worst_case, budget=spec.budget, aa_version=spec.aa_version,
+             budgets=spec.budgets, options=spec.options,
              version=__version__)
     return json.loads(json.dumps(d, default=str))
 
@@ -378,12 +400,12 @@ def _split_spec(spec, kw) -> EvalSpec:
 def _rows(model, x, y, attacks, spec, store, num_classes, hashes, progress) -> list:
     "One row per attack, each on every example."
     return [evaluate_attack(model, x, y, name, 0.0 if name == 'clean' else spec.eps, spec.seed, spec.batch_size, progress, store,
-                            num_classes, hashes, **spec.attack_options(name)) for name in tqdm(attacks, desc="attacks", disable=not progress)]
+                            num_classes, hashes, **spec.attack_options(name)) for name in progress_bar(attacks, progress, desc="attacks")]
 
 def _cascade_rows(model, x, y, attacks, spec, store, num_classes, hashes, progress) -> list:
     "One row per attack, each run only on the examples all earlier attacks left correct; a row counts examples robust so far."
     alive, rows, t0 = torch.ones(len(x), dtype=torch.bool), [], time.perf_counter()
-    for name in tqdm(attacks, desc="attacks (cascade)", disable=not progress):
+    for name in progress_bar(attacks, progress, desc="attacks (cascade)"):
         idx = alive.nonzero().squeeze(1)
         if len(idx):
             xs, ys = x[idx.to(x.device)], y[idx.to(y.device)]
@@ -435,7 +457,7 @@ def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index,
         chk = sanity_checks(model, x, y, None if spec.cascade else df, spec, store, hashes, progress)
         df = _apply_flags(df, chk)
     df.attrs['checks'] = chk
-    for k, v in (meta or {}).items(): df[k] = v
+    for k, v in {'budget': spec.budget_text(), **(meta or {})}.items(): df[k] = v
     if out_dir is not None: save_report(df, out_dir, per_example(df, y, index))
     if verbose or (verbose is None and progress): print(report_markdown(df, width=TERMINAL_WIDTH))
     _warn_failed(chk)
@@ -470,7 +492,7 @@ def report_markdown(df:pd.DataFrame, title:str="Robustness report",
     r0 = df.iloc[0]
     head = [f"## {title}", "", f"model `{r0.get('model_hash', '')}`, data `{r0.get('data_hash', '')}` (n={r0['n']}), seed {r0['seed']}, "
             f"ewas_nb {__version__}, torchattacks {torchattacks.__version__}, torch {torch.__version__}"]
-    for k in ('checkpoint', 'factory', 'weights', 'dataset', 'arch', 'defense', 'commit'):
+    for k in ('budget', 'checkpoint', 'factory', 'weights', 'dataset', 'arch', 'defense', 'commit'):
         if k in df.columns and r0[k]: head[-1] += f", {k} `{r0[k]}`"
     chk = df.attrs.get('checks')
     out = head + [""]
@@ -539,7 +561,7 @@ def eps_sweep(models,                          # a model, or a dict name -> mode
     store, rows = store or ResultStore(out_dir), []
     for mname, m in models.items():
         hashes = (model_hash(m), tensor_hash(x, y))
-        for e in tqdm(eps, desc=f"eps sweep {mname}", disable=not progress):
+        for e in progress_bar(eps, progress, desc=f"eps sweep {mname}"):
             for a in attacks:
                 rows.append(dict(model=mname, **evaluate_attack(m, x, y, a, e, seed, batch_size, False, store, None, hashes, **kw)))
     df = pd.DataFrame(rows)

@@ -4,11 +4,12 @@
 
 # %% ../nbs/03a_runs.ipynb #bc4d49b1
 from __future__ import annotations
-import contextlib, copy, ctypes, ctypes.util, dataclasses, errno, fcntl, io, json, math, os, pickle, pickletools, random, shutil, signal, tempfile, threading, warnings, zipfile
+import contextlib, copy, ctypes, ctypes.util, dataclasses, errno, fcntl, io, json, math, os, pickle, pickletools, random, shutil, signal, sys, tempfile, threading, time, warnings, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
 import torch.distributed as dist
+from tqdm.auto import tqdm
 from .core import use_labels
 
 # %% auto #0
@@ -17,8 +18,8 @@ __all__ = ['NORMS', 'RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', '
            'get_rng_state', 'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str',
            'check_budget', 'check_inputs', 'Interrupted', 'critical', 'interruptible', 'StorageError', 'storage_error',
            'atomic_write', 'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir',
-           'check_out_dir', 'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'write_metrics',
-           'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
+           'check_out_dir', 'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'interactive', 'LogLines',
+           'progress_bar', 'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -436,6 +437,41 @@ def run_lock(out, what:str='run directory'):
             if created and not any(d.iterdir()): d.rmdir()   # a run that wrote nothing leaves no empty directory
         with contextlib.suppress(OSError): f.close()
 
+# %% ../nbs/03a_runs.ipynb #81dcd088
+def interactive() -> bool:
+    "Can a progress bar be drawn: is stderr a terminal, or does the code run in a notebook's kernel?"
+    return sys.stderr.isatty() or 'ipykernel' in sys.modules
+
+def _duration(s:float) -> str: return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h"
+
+class LogLines:
+    "A progress bar for logs: one plain line per finished item on stderr (`leave=False`: per item of a minute or more), no escape codes."
+    LONG = 60.0   # seconds: an inner bar's item this long gets its line
+    def __init__(self, iterable=None, desc:str='', total:int=None, initial:int=0, leave:bool=True, **kw):
+        self.it, self.desc, self.leave, self.n, self.first, self.post = iterable, desc, leave, initial, initial, ''
+        self.total = total if total is not None else len(iterable) if hasattr(iterable, '__len__') else None
+        self.t0 = self.last = time.time()
+    def __iter__(self):
+        for item in self.it:
+            yield item
+            self.update()
+    def update(self, k:int=1):
+        self.n, now = self.n + k, time.time()
+        long, self.last = now - self.last >= self.LONG, now
+        if not (self.leave or long): return
+        el, done = now - self.t0, self.n - self.first
+        eta = f", ETA {_duration(el / done * (self.total - self.n))}" if self.total and done else ""
+        print(f"{self.desc}: {self.n}/{self.total or '?'} in {_duration(el)}{eta}{self.post}", file=sys.stderr, flush=True)
+    def set_postfix_str(self, s:str='', refresh:bool=True): self.post = f" ({s})" if s else ''
+    def set_postfix(self, refresh:bool=True, **kw): self.set_postfix_str(", ".join(f"{k}={v}" for k, v in kw.items()))
+    def close(self): pass
+    def __enter__(self): return self
+    def __exit__(self, *exc): pass
+
+def progress_bar(iterable=None, progress:bool=True, **kw):
+    "tqdm's bar (`**kw`: its options) where one can be drawn, `LogLines` where not (a log, a pipe), nothing without `progress`."
+    return LogLines(iterable, **kw) if progress and not interactive() else tqdm(iterable, disable=not progress, **kw)
+
 # %% ../nbs/03a_runs.ipynb #97086f9c
 def write_metrics(out_dir, rows:list):
     "Write the per-epoch records as metrics.csv and metrics.json (atomically)."
@@ -487,6 +523,29 @@ def _as_list(name, v):
     try: return [float(s) if float(s) != int(float(s)) or float(s) < 1 else int(float(s)) for s in v]   # int(inf): OverflowError
     except (TypeError, ValueError, OverflowError): raise ValueError(f"{name} must be comma-separated finite numbers, got {v!r}") from None
 
+def _scalar(s:str):
+    "A value from the command line: an integer, a number (also a fraction such as 8/255), true/false, or the text itself."
+    if s.lower() in ('true', 'false'): return s.lower() == 'true'
+    for conv in (int, float, parse_eps):
+        try: return conv(s)
+        except ValueError: pass
+    return s
+
+def _as_options(name, v) -> dict:
+    "Options per name from 'NAME.OPTION=VALUE,...' (or a dict of dicts): 'autoattack.steps=25' -> {'autoattack': {'steps': 25}}."
+    if isinstance(v, dict):
+        if not all(isinstance(o, dict) for o in v.values()): raise ValueError(f"{name} must map names to dicts of options, got {v!r}")
+        return v
+    if not isinstance(v, str): raise ValueError(f"{name} must be NAME.OPTION=VALUE,... or a dict, got {v!r}")
+    out = {}
+    for item in filter(None, (i.strip() for i in v.split(','))):
+        key, eq, val = item.partition('=')
+        who, _, opt = key.strip().partition('.')
+        if not (eq and who and opt.strip() and val.strip()):
+            raise ValueError(f"{name}: {item!r} is not NAME.OPTION=VALUE (e.g. autoattack.steps=25)")
+        out.setdefault(who, {})[opt.strip()] = _scalar(val.strip())
+    return out
+
 def _check_value(f, v):
     "The value of field `f` checked and normalised (type, choices, bounds)."
     m, name, t = f.metadata, f.name, _tname(f)
@@ -496,6 +555,7 @@ def _check_value(f, v):
     elif t in ('int', 'float'): v = _number(name, v, t, m['kind'])
     elif t == 'list' and m['kind'] == 'names': v = [s.strip() for s in (v.split(',') if isinstance(v, str) else v) if s.strip()]
     elif t == 'list': v = _as_list(name, v)
+    elif t == 'dict' and m['kind'] == 'per-name': v = _as_options(name, v)
     elif t == 'dict':
         if not isinstance(v, dict): raise ValueError(f"{name} must be a dict, got {v!r}")
     elif t == 'str': v = str(v)
@@ -550,14 +610,14 @@ def _help(f, d):
     h = f.metadata.get('help', '')
     if _tname(f) == 'bool' or d is None: return h
     d = ','.join(map(str, d)) if isinstance(d, list) else eps_str(d) if f.metadata.get('kind') == 'number' else d
-    if d == '': return h
+    if d in ('', {}): return h
     return f"{h} (default: {d})"
 
 def add_arguments(parser, cls, only=None, defaults:dict=None):
     "Add one command-line option per field of `cls` (or of the names in `only`) to an argparse `parser`; `defaults` override."
     defaults = defaults or {}
     for f in dataclasses.fields(cls):
-        if (only is not None and f.name not in only) or _tname(f) == 'dict': continue   # dicts: Python only
+        if (only is not None and f.name not in only) or (_tname(f) == 'dict' and not f.metadata.get('kind')): continue   # plain dicts: Python only
         name, m, d, t = f.name.replace('_', '-'), f.metadata, defaults.get(f.name, _default(f)), _tname(f)
         if t == 'bool':
             flag = m.get('flag') or (f'--no-{name}' if d else f'--{name}')
@@ -565,7 +625,8 @@ def add_arguments(parser, cls, only=None, defaults:dict=None):
             parser.add_argument(flag, dest=f.name, action='store_false' if d else 'store_true', default=d, help=h)
         else:
             typ = int if t == 'int' and not m.get('kind') else float if t == 'float' and not m.get('kind') else str
-            parser.add_argument(m.get('flag') or f'--{name}', dest=f.name, type=typ, default=d, metavar=t.upper(), help=_help(f, d))
+            parser.add_argument(m.get('flag') or f'--{name}', dest=f.name, type=typ, default=d, help=_help(f, d),
+                                metavar='NAME.OPTION=VALUE' if t == 'dict' else t.upper())
     return parser
 
 def from_args(cls, ns, **kw):

@@ -10,10 +10,9 @@ import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 import torch.distributed as dist
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels, aux_loss, trains_with_labels
-from .runs import (Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
+from .runs import (progress_bar, Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
                           check_out_dir, critical, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics,
                           prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, write_metrics)
 from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
@@ -331,11 +330,11 @@ def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
     if resume and out is not None: rows, best, start = _restore(out/'last.pt', cfg, net, opt, sched, scaler, gen, rank, world)
     else: seed_everything(cfg.seed + rank)
     show = cfg.progress and main
-    ebar = tqdm(range(start, cfg.epochs), desc=f'{cfg.method} epochs', initial=start, total=cfg.epochs, disable=not show)
+    ebar = progress_bar(range(start, cfg.epochs), show, desc=f'{cfg.method} epochs', initial=start, total=cfg.epochs)
     for epoch in ebar:
         t0, lr_now = time.time(), opt.param_groups[0]['lr']
         dl.sampler.set_epoch(epoch)
-        with tqdm(total=len(dl), desc=f'epoch {epoch + 1}', leave=False, disable=not show) as bar:
+        with progress_bar(None, show, total=len(dl), desc=f'epoch {epoch + 1}', leave=False) as bar:
             tot, hits, n = _train_epoch(ddp, net, dl, opt, sched, scaler, cfg, device, bar, num_classes)
         if world > 1:
             t = torch.tensor([tot, hits, n], dtype=torch.float64, device=device)

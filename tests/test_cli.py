@@ -130,13 +130,18 @@ def test_any_model_user_file_state_dict_image_folder(tmp_path):
     assert ((adv['images'] - adv['images'].clamp(0, 1)).abs().max() == 0)
     full = open(tmp_path/'w_eval'/'report.md').read()
     assert 'implementation' in full and 'hint' not in r.stdout            # the files keep every column
+    assert '\r' not in r.stderr and '\x1b' not in r.stderr and 'attacks: 2/2 in ' in r.stderr, r.stderr   # a log: plain lines
     # the same call again: the report directory and the images file are refused, then --overwrite replaces both
     again = [str(BIN/'ewas-eval'), '--model', 'user.py:make', '--weights', 'w.pt', '--dataset', 'folder', '--data-dir', 'imgs',
              '--attacks', 'clean,pgd20', '--n', '20', '--save-adv', 'adv.pt', '--threads', '1', '--no-checks']
     r = subprocess.run(again, cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert r.returncode == 2 and r.stderr.startswith("error: run directory w_eval exists"), r.stderr
-    r = subprocess.run([*again, '--overwrite'], cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    r = subprocess.run([*again, '--overwrite', '--budget', 'quick', '--aa-version', 'plus', '--set', 'pgd20.steps=3'], cwd=tmp_path,
+                       env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+    rep = pd.read_csv(tmp_path/'w_eval'/'report.csv')
+    assert rep.set_index('attack').steps['pgd20'] == 3 and (rep.budget == 'quick, AutoAttack plus, set pgd20.steps=3').all()
+    assert 'budget `quick, AutoAttack plus, set pgd20.steps=3`' in open(tmp_path/'w_eval'/'report.md').read()
 
 
 def test_train_own_model_then_eval_from_checkpoint(tmp_path):
