@@ -1,9 +1,9 @@
 """The documentation site in a real browser. Builds _docs/ the way `bash tools/docs` does without Quarto
-(tools/build_site.py: nbdev's processed notebooks -> nbconvert, notebooks run in a kernel for their outputs), serves it
-from 127.0.0.1 and walks it in headless Chromium: the front page, the `EWAS` entry of the API reference, a rendered
-figure, every page through the navigation with no broken local link, and the formulas typeset by the copy of MathJax
-in the site with no request leaving 127.0.0.1. Screenshots: tmp/screenshots/docs_*.png.
-EWAS_DOCS_EXEC=none builds from the notebooks' saved outputs instead of running them (cheap; no figures to test)."""
+(tools/build_site.py: nbdev's processed notebooks -> nbconvert, with the outputs saved in the notebooks; one saved
+without outputs is run in a kernel first), serves it from 127.0.0.1 and walks it in headless Chromium: the front page,
+the `EWAS` entry of the API reference, a rendered figure, every page through the navigation with no broken local
+link, and the formulas typeset by the copy of MathJax in the site with no request leaving 127.0.0.1. Screenshots:
+tmp/screenshots/docs_*.png. EWAS_DOCS_EXEC=all runs every notebook for the site instead (as `--exec all`)."""
 import functools, http.server, os, re, subprocess, sys, threading, time, urllib.error, urllib.request
 from pathlib import Path
 from urllib.parse import urldefrag, urlsplit
@@ -24,8 +24,8 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope='module')
 def site():
-    """Build the site once (the notebook runs are shared with test_notebooks_kernel.py within one pytest process;
-    a notebook that fails is that test's failure: here its page shows the outputs up to the error)."""
+    """Build the site once (a notebook saved without outputs is run, and that run shared with test_notebooks_kernel.py
+    within one pytest process; a notebook that fails is that test's failure: here its page shows the outputs up to the error)."""
     return build_site.build_site(execute=EXEC, verbose=False, strict=False)
 
 @pytest.fixture(scope='module')
@@ -119,7 +119,6 @@ def test_api_entry(browser, server, site, screenshot_dir):
 
 def test_figure(browser, server, site, screenshot_dir):
     "At least one figure (a PNG output) is on the site and the browser decodes it."
-    if EXEC == 'none': pytest.skip('EWAS_DOCS_EXEC=none: the notebooks are saved without outputs, so no figures')
     for page in site['pages']:
         if '<img' not in (site['out']/page).read_text(): continue
         _open(browser, server + page)

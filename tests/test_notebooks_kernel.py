@@ -1,8 +1,9 @@
 """Every notebook in nbs/ run top to bottom through a real Jupyter kernel of the project's environment (kernel
 "ewas_nb", via nbclient), as a person pressing Run All in JupyterLab would: cwd nbs/, IN_TEST unset,
 EWAS_KERNEL_TEST=1. Cells flagged slow/gpu/notest (`tst_flags`) are left out as nbdev-test leaves them out, in
-memory. The runner is tools/build_site.py's (the docs build uses the same runs); notebooks run two at a time, one test
-per notebook reports its own result. A synthetic notebook shows the failure names the notebook and the cell."""
+memory. The runner is tools/build_site.py's; notebooks run two at a time, one test per notebook reports its own result,
+and fails where the outputs saved in the notebook (what a reader sees before running it, and the docs site shows)
+differ in kind from a fresh run's (tools/save_outputs.py refreshes them). A synthetic notebook shows the failure names the notebook and the cell."""
 import sys
 from pathlib import Path
 import nbformat
@@ -12,12 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT/'tools'))
 import build_site  # noqa: E402
+from save_outputs import output_kinds  # noqa: E402
 
 NOTEBOOKS = build_site.site_notebooks()
 
 @pytest.fixture(scope='module')
 def runs():
-    "All notebooks, run once in parallel (shared with the docs build when test_docs_site.py ran them already)."
+    "All notebooks, run once in parallel (shared with the docs build if it had to run one: a notebook saved without outputs)."
     return build_site.run_notebooks(NOTEBOOKS)
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -26,6 +28,11 @@ def test_notebook_in_kernel(nb, runs):
     assert r.ok, f"\n{r.error}"
     assert not r.cr_cells, (f"{nb.name}: raw carriage returns in a stream output (a text progress bar where a widget "
                             f"should be: use tqdm.auto): {', '.join(r.cr_cells)}")
+    saved = {c.id: c.outputs for c in nbformat.read(nb, as_version=4).cells if c.cell_type == 'code'}
+    stale = [f"cell {cid}: saved {sorted(output_kinds(saved.get(cid, [])))}, a run gives {sorted(output_kinds(o))}"
+             for cid, o in r.outputs().items() if output_kinds(saved.get(cid, [])) != output_kinds(o)]
+    assert not stale, (f"{nb.name}: the outputs saved in the notebook (the manual as read before running it) are not "
+                       f"those a run gives; run `python tools/save_outputs.py {nb.relative_to(ROOT)}`:\n" + "\n".join(stale))
 
 def _write(path, *cells):
     nbformat.write(new_notebook(cells=list(cells), metadata={'kernelspec': {'name': 'python3', 'display_name': 'python3',

@@ -16,6 +16,8 @@ def render() -> str:
         if c.cell_type == 'code':
             if any(re.match(r'#\|\s*(hide|exporti?|include:\s*false)\b', l) for l in lines): continue
             c.source = '\n'.join(l for l in lines if not l.startswith('#|'))
+            for o in c.get('outputs', []):  # tables as text: a README shows no notebook HTML or its styles
+                if 'text/plain' in o.get('data', {}): o['data'].pop('text/html', None)
         cells.append(c)
     nb.cells = cells
     body, _ = MarkdownExporter().from_notebook_node(nb)
