@@ -5,13 +5,14 @@
 # %% ../nbs/07_cli.ipynb #75b70542
 from __future__ import annotations
 import argparse, datetime, functools, json, os, shlex, sys, time
+import torch.distributed as dist
 from pathlib import Path
 from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check_device, check_new_file, check_out_dir, eps_str,
-                          from_args, interruptible, load_checkpoint, same_run, set_threads)
+                          from_args, interruptible, load_checkpoint, same_run, set_threads, setup_distributed)
 from .data import get_dataset
 from .baselines import resolve_factory
 from .train import TrainConfig, run_training, stored_config
-from .evaluate import REPORT_FILES, TERMINAL_WIDTH, EvalSpec, benchmark, compare_models, plot_comparison, table_markdown, test_slice, _slug
+from .evaluate import REPORT_FILES, TERMINAL_WIDTH, EvalSpec, benchmark, compare_models, plot_comparison, report_markdown, table_markdown, test_slice, _slug
 
 # %% auto #0
 __all__ = ['USER_ERRORS', 'DEMO_ATTACKS', 'DEMO_ADAPTIVE', 'PAPER_ROWS', 'DEMO_TRAIN', 'Parser', 'command', 'train', 'evaluate',
@@ -137,6 +138,7 @@ def _eval_parser() -> Parser:
     p.add_argument('--threads', type=_at_least(1, 'threads'), default=None, help="torch CPU threads (default: half the cores)")
     p.add_argument('--resume', action='store_true', help="continue the evaluation in --out (finished rows are kept; attacks may be added)")
     p.add_argument('--overwrite', action='store_true', help="replace an existing report directory (and --save-adv file)")
+    p.add_argument('--quiet', action='store_true', help="no progress lines; the report is still printed")
     return p
 
 def _rows_kept(out, argv) -> str:
@@ -170,10 +172,17 @@ def evaluate(argv=None) -> int:
     if a.data_dir is not None and not Path(a.data_dir).is_dir(): raise ValueError(f"data directory not found: {a.data_dir}")
     set_threads(a.threads)
     _KEPT['say'] = lambda: _rows_kept(out, argv)
-    # --overwrite: the old report goes only once the model and data are loaded and checked (benchmark)
-    benchmark(a.model or a.checkpoint, a.dataset, data_dir=a.data_dir, weights=a.weights, spec=spec, out_dir=out, save_adv=a.save_adv,
-              device=a.device, progress=True, overwrite=a.overwrite)
-    print(f"report: {out} (per-example results: {out/'per_example.csv'})" + (f"; worst-case images: {a.save_adv}" if a.save_adv else ""))
+    shared = setup_distributed(a.device)   # under torchrun: the batches are shared among the processes, rank 0 writes
+    try:
+        if shared: dist.barrier()   # every process has checked the options before any of them writes
+        # --overwrite: the old report goes only once the model and data are loaded and checked (benchmark)
+        b = benchmark(a.model or a.checkpoint, a.dataset, data_dir=a.data_dir, weights=a.weights, spec=spec, out_dir=out,
+                      save_adv=a.save_adv, device=a.device, progress=not a.quiet, overwrite=a.overwrite)
+    finally:
+        if shared: dist.destroy_process_group()
+    if _main():
+        if a.quiet: print(report_markdown(b.report, width=TERMINAL_WIDTH))
+        print(f"report: {out} (per-example results: {out/'per_example.csv'})" + (f"; worst-case images: {a.save_adv}" if a.save_adv else ""))
     return 0
 
 # %% ../nbs/07_cli.ipynb #3f465322

@@ -9,23 +9,23 @@ from __future__ import annotations
 import contextlib, dataclasses, functools, hashlib, json, math, os, subprocess, textwrap, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
-import torch, torch.nn as nn, torch.nn.functional as F
+import torch, torch.nn as nn, torch.nn.functional as F, torch.distributed as dist
 import torchattacks
-from tqdm.auto import tqdm
 from . import __version__
 from .core import aux_layers, use_labels
 from .runs import (progress_bar, NORMS, Settings, option, atomic_write, check_budget, check_device, check_inputs, check_new_file, check_writable, critical,
-                          default_device, eps_str, eval_mode, model_device, run_lock, same_run, save_checkpoint, storage_error, tune_cpu_allocator)
+                          default_device, dist_info, eps_str, eval_mode, model_device, run_lock, same_run, save_checkpoint, storage_error, tune_cpu_allocator)
 from .data import get_dataset, slice_index, take
 from .baselines import factory_model, factory_spec, load_model, load_weights
 from .attacks import AA_VERSIONS, ATTACKS, LINF_ONLY, PROTOCOLS, adaptive_attacks, attack_parameters, make_attack, surrogate_masks
 
 # %% auto #0
 __all__ = ['PROTOCOL_ATTACKS', 'BUDGETS', 'CHECK_LIMITS', 'REPORT_FILES', 'TERMINAL_WIDTH', 'tensor_hash', 'model_hash',
-           'ResultStore', 'evaluate_attack', 'worst_case_row', 'per_example', 'EvalSpec', 'zero_grad_fraction',
-           'sanity_checks', 'robustness_report', 'report_markdown', 'save_report', 'worst_case_images', 'eps_sweep',
-           'plot_eps_sweep', 'test_slice', 'run_evaluation', 'Benchmark', 'benchmark', 'comparison_table',
-           'table_markdown', 'compare_models', 'plot_comparison']
+           'ResultStore', 'on_main', 'shared_batches', 'evaluate_attack', 'worst_case_row', 'per_example', 'EvalSpec',
+           'zero_grad_fraction', 'sanity_checks', 'robustness_report', 'report_markdown', 'save_report',
+           'worst_case_images', 'mask_selection', 'class_masks', 'plot_mask_selection', 'eps_sweep', 'plot_eps_sweep',
+           'test_slice', 'run_evaluation', 'Benchmark', 'benchmark', 'comparison_table', 'table_markdown',
+           'compare_models', 'plot_comparison']
 
 # %% ../nbs/06_evaluate.ipynb #c0f20589
 def tensor_hash(*tensors) -> str:
@@ -46,7 +46,7 @@ def model_hash(model:nn.Module) -> str:
 
 # %% ../nbs/06_evaluate.ipynb #438520b0
 class ResultStore:
-    "Finished rows and batches of evaluations as JSON lines in `out_dir` (None: in memory only)."
+    "Finished rows and batches of evaluations as JSON lines in `out_dir` (None: in memory only; under torchrun only rank 0 writes)."
     def __init__(self, out_dir=None):
         self.dir = Path(out_dir) if out_dir is not None else None
         self.rows, self.batches = {}, {}
@@ -64,7 +64,7 @@ class ResultStore:
             except json.JSONDecodeError: pass  # a line cut off by an interruption
         return out
     def _append(self, name, rec):
-        if self.dir is None: return
+        if self.dir is None or dist_info()[0] != 0: return
         p, line = self.dir / name, (json.dumps(rec) + "\n").encode()
         with critical():   # a signal waits for the line; a failed write leaves the file as it was
             try:
@@ -120,12 +120,32 @@ def _in_ball(adv, x, eps, norm) -> bool:
     size = d.abs().max() if norm == 'Linf' else d.norm(dim=1).max()
     return bool(size <= eps + (1e-6 if norm == 'Linf' else 1e-4)) and bool(adv.min() >= 0) and bool(adv.max() <= 1)
 
+def on_main(f):
+    "Call `f()` in rank 0 of a `torchrun` job (in the one process without one); an error it raises is raised in every process."
+    rank, world = dist_info()
+    err = None
+    if rank == 0:
+        try: f()
+        except Exception as e: err = e
+    if world > 1: box = [err]; dist.broadcast_object_list(box, src=0); err = box[0]
+    if err is not None: raise err
+
+def shared_batches(starts:list, craft, progress:bool=True, **kw):
+    "Yield (start, craft(start)) for every batch; under `torchrun` each process crafts every world-size-th and all get every result."
+    rank, world = dist_info()
+    for r in progress_bar(range(0, len(starts), world), progress and rank == 0, leave=False, **kw):
+        part = starts[r:r + world]
+        mine = craft(part[rank]) if rank < len(part) else None
+        recs = [mine]
+        if world > 1: recs = [None] * world; dist.all_gather_object(recs, mine)
+        yield from zip(part, recs)
+
 def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                     attack:str='pgd20',     # a name in `attacks.ATTACKS`
                     eps:float=8/255,        # radius (L∞, or L2 with norm='L2' among the attack options)
                     seed:int=0,             # seed of the attack's randomness (batch i uses a seed derived from it)
                     batch_size:int=256,     # examples per batch
-                    progress:bool=True,     # tqdm progress bar over the batches
+                    progress:bool=True,     # progress bar over the batches
                     store:ResultStore=None, # cache of finished batches and rows (resume)
                     num_classes:int=None,   # number of classes (None: from a forward pass)
                     hashes:tuple=None,      # (model hash, data hash) if already computed
@@ -143,21 +163,18 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     if key in store.rows: return store.rows[key]
     old = store.rows.get(_row_key(**what))   # a finished row of an earlier version: reused only if it is the same attack
     if old is not None and (old['params'], old['implementation']) == (params, impl): return old
-    done = store.batches.get(key, {})
-    correct, secs, in_ball = [], 0.0, True
-    starts = range(0, len(x), batch_size)
-    for i in tqdm(starts, desc=f"{attack} eps={eps_str(eps_v)}", disable=not progress, leave=False):
-        if i in done:
-            rec = done[i]
-        else:
-            xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
-            t0 = time.perf_counter()
-            adv = _craft(atk, xb, yb, seed, i)
-            ok = _real_predict(model, adv) == yb
-            rec = dict(correct="".join("1" if c else "0" for c in ok.tolist()), time_s=time.perf_counter() - t0,
-                       in_ball=_in_ball(adv, xb, eps_v, norm))
-            store.add_batch(key, i, rec)
-        correct.append(rec['correct']); secs += rec['time_s']; in_ball &= rec['in_ball']
+    def craft(i):
+        xb, yb = x[i:i + batch_size].to(dev), y[i:i + batch_size].to(dev)
+        t0 = time.perf_counter()
+        adv = _craft(atk, xb, yb, seed, i)
+        ok = _real_predict(model, adv) == yb
+        return dict(correct="".join("1" if c else "0" for c in ok.tolist()), time_s=time.perf_counter() - t0,
+                    in_ball=_in_ball(adv, xb, eps_v, norm))
+    starts, done = range(0, len(x), batch_size), store.batches.get(key, {})
+    for i, rec in shared_batches([i for i in starts if i not in done], craft, progress, desc=f"{attack} eps={eps_str(eps_v)}"):
+        store.add_batch(key, i, rec)
+    recs = [store.batches[key][i] for i in starts]
+    correct, secs, in_ball = [r['correct'] for r in recs], sum(r['time_s'] for r in recs), all(r['in_ball'] for r in recs)
     correct = "".join(correct)
     row = dict(attack=attack, protocol=PROTOCOLS[attack], implementation=atk.implementation, norm=norm, eps=eps_str(eps_v), eps_float=eps_v,
                steps=int(atk.steps), restarts=int(atk.restarts), params=_describe(atk), n=len(x), seed=seed,
@@ -432,19 +449,19 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                       overwrite:bool=False,   # discard an earlier report and its rows in `out_dir` (once all inputs are checked)
                       index=None,             # the examples' indices in their data set, for per_example.csv (default: 0, 1, ...)
                       meta:dict=None,         # extra columns for every row (checkpoint, dataset, commit, ...)
-                      progress:bool=True,     # tqdm bars over attacks and batches
+                      progress:bool=True,     # progress bars over attacks and batches (under torchrun: rank 0's)
                       verbose:bool=None,      # print the Markdown report (None: = progress)
                       **kw) -> pd.DataFrame:  # `EvalSpec` fields (eps, seed, checks, ...); other keywords: options of every attack
     "One row per attack (accuracy of the real, argmax-mask model), the worst case, sanity checks; `df.attrs['checks']`."
     spec = _split_spec(spec, kw)
     num_classes = check_inputs(model, x, y)
     attacks = EvalSpec(attacks=list(attacks)).attacks if attacks is not None else spec.attack_names(model)
-    hashes = (model_hash(model), tensor_hash(x, y))
+    hashes, main = (model_hash(model), tensor_hash(x, y)), dist_info()[0] == 0
     report = functools.partial(_report, model, x, y, attacks, spec, num_classes=num_classes, hashes=hashes, meta=meta, index=index,
-                               progress=progress, verbose=verbose)
+                               progress=progress and main, verbose=verbose if main else False)
     if out_dir is None or isinstance(out_dir, ResultStore): return report(out_dir or ResultStore(), out_dir=None)
-    with run_lock(out_dir, 'report directory'):  # one writer; everything is checked: only now may earlier results go
-        _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)
+    with contextlib.ExitStack() as held:   # one writer (rank 0 under torchrun); everything is checked: only now may earlier results go
+        on_main(lambda: (held.enter_context(run_lock(out_dir, 'report directory')), _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)))
         return report(ResultStore(out_dir), out_dir=out_dir)
 
 def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index, out_dir, progress, verbose) -> pd.DataFrame:
@@ -458,9 +475,9 @@ def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index,
         df = _apply_flags(df, chk)
     df.attrs['checks'] = chk
     for k, v in {'budget': spec.budget_text(), **(meta or {})}.items(): df[k] = v
-    if out_dir is not None: save_report(df, out_dir, per_example(df, y, index))
+    if out_dir is not None: on_main(lambda: save_report(df, out_dir, per_example(df, y, index)))
     if verbose or (verbose is None and progress): print(report_markdown(df, width=TERMINAL_WIDTH))
-    _warn_failed(chk)
+    if dist_info()[0] == 0: _warn_failed(chk)
     return df
 
 # %% ../nbs/06_evaluate.ipynb #90ad4a92
@@ -545,6 +562,60 @@ def worst_case_images(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     if (lost := sum(1 for a, f in zip(by, fooled.tolist()) if a and not f)):
         warnings.warn(f"{lost} of {sum(map(bool, by))} adversarial images no longer fool the model (a non-deterministic model or attack)", stacklevel=2)
     return dict(images=adv, labels=y.clone(), index=torch.arange(len(x)) if index is None else torch.as_tensor(index), attack=by, fooled=fooled)
+
+# %% ../nbs/06_evaluate.ipynb #fea40513
+def mask_selection(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
+                   adv:torch.Tensor,        # adversarial images of `x` (e.g. `worst_case_images(...)['images']`)
+                   batch_size:int=256) -> pd.DataFrame:
+    "Per example: its label, the class of the mask the last defence layer picked (its selector's argmax) and the prediction, clean and on `adv`."
+    layers, dev = aux_layers(model), model_device(model)
+    if not layers: raise ValueError("the model has no defence layer (EWAS, CAS, CIFS): it selects no mask")
+    def picks(xs):
+        out = []
+        for i in range(0, len(xs), batch_size):
+            with torch.no_grad(), eval_mode(model), use_labels(model, None), surrogate_masks(model, None):
+                pred = model(xs[i:i + batch_size].to(dev)).argmax(1)
+            out.append(torch.stack([layers[-1].aux_logits.argmax(1), pred], 1).cpu())
+        return torch.cat(out).T.tolist()
+    (mc, pc), (ma, pa) = picks(x), picks(adv)
+    return pd.DataFrame(dict(label=y.tolist(), mask_clean=mc, pred_clean=pc, mask_adv=ma, pred_adv=pa))
+
+def class_masks(layer:nn.Module) -> torch.Tensor|None:
+    "Each class's mask of a layer whose masks are its classifier's weight rows (EWAS: (K, C, H, W), CAS: (K, C, 1, 1)); None otherwise (CIFS)."
+    alc = getattr(layer, 'alc', None)
+    return None if alc is None else alc.weight.detach().cpu().view(layer.num_classes, *layer.shape)
+
+def plot_mask_selection(sel:pd.DataFrame, masks:torch.Tensor=None, path=None, title:str=''):
+    "The figure of `mask_selection`'s table (and of `class_masks`): chosen masks clean vs attacked, who follows whom, the masks."
+    import matplotlib.pyplot as plt
+    k = len(masks) if masks is not None else int(sel.drop(columns='label').values.max()) + 1
+    fig, ax = plt.subplots(1, 2 + (masks is not None), figsize=(4.4 * (2 + (masks is not None)), 3.6))
+    counts = pd.crosstab(sel.mask_clean, sel.mask_adv).reindex(index=range(k), columns=range(k), fill_value=0)
+    ax[0].imshow(counts.values, cmap='Blues')
+    ax[0].set(xlabel="mask's class, attacked", ylabel="mask's class, clean", title=f"mask chosen {title}".strip(), xticks=range(k), yticks=range(k))
+    rates = {'prediction = mask class': ('pred', 'mask'), 'mask class = label': ('mask', 'label'), 'prediction = label': ('pred', 'label')}
+    col = lambda c, when: sel[c if c == 'label' else f'{c}_{when}']
+    for j, when in enumerate(('clean', 'adv')):
+        ax[1].barh(np.arange(3) + 0.4 * j - 0.2, [100 * (col(a, when) == col(b, when)).mean() for a, b in rates.values()], height=0.4,
+                   label='clean' if when == 'clean' else 'attacked')
+    ax[1].set(yticks=range(3), yticklabels=list(rates), xlim=(0, 100), xlabel='% of examples', title=f'n = {len(sel)}')
+    ax[1].invert_yaxis(); ax[1].legend(fontsize=7)
+    if masks is not None:
+        if masks.shape[2:] == (1, 1): ax[2].imshow(masks.flatten(1), aspect='auto', cmap='RdBu_r'); ax[2].set(xlabel='channel', ylabel='class', title='class masks (channel weights)')
+        else:
+            m, cols = masks.mean(1), min(k, 5)                  # (K, H, W): each class's mask, mean over channels; 5 a row
+            h, w = m.shape[1:]
+            grid = torch.full((-(-k // cols) * (h + 1), cols * (w + 1)), float('nan'))
+            for c in range(k):
+                r, q = divmod(c, cols)
+                grid[r * (h + 1):r * (h + 1) + h, q * (w + 1):q * (w + 1) + w] = m[c]
+                ax[2].text(q * (w + 1) + w / 2 - 0.5, r * (h + 1) - 0.6, str(c), ha='center', va='bottom', fontsize=7)
+            lim = float(m.abs().max())
+            ax[2].imshow(grid, cmap='RdBu_r', vmin=-lim, vmax=lim); ax[2].set_axis_off(); ax[2].set_title('class masks (mean over channels)', pad=12)
+    fig.tight_layout()
+    if path is not None: fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return fig
 
 # %% ../nbs/06_evaluate.ipynb #784e6d67
 def eps_sweep(models,                          # a model, or a dict name -> model
@@ -676,6 +747,12 @@ def _any_model(model, weights, device) -> tuple:
         load_weights(model, weights)
     return None, model, config
 
+def _save_mask_selection(model, x, y, adv, out_dir):
+    "mask_selection.csv and .png of a defence model in its report directory."
+    sel = mask_selection(model, x, y, adv)
+    atomic_write(Path(out_dir)/'mask_selection.csv', sel.to_csv(index=False))
+    plot_mask_selection(sel, class_masks(aux_layers(model)[-1]), Path(out_dir)/'mask_selection.png')
+
 def benchmark(model,                  # an nn.Module on [0, 1] images, 'file.py:function' / 'package.module:function' building one, or a checkpoint
               dataset:str=None,       # data set: digits, cifar10, svhn, folder (default: a checkpoint's); or give `data`
               data:tuple=None,        # tensors (x, y), or (x, y, index), instead of a data set
@@ -693,7 +770,10 @@ def benchmark(model,                  # an nn.Module on [0, 1] images, 'file.py:
     if save_adv is not None: check_new_file(save_adv, overwrite, '--save-adv file')   # before anything runs
     ck, model, config = _any_model(model, weights, device)
     rep, x, y, idx = _evaluate(ck, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite)
-    if save_adv is not None: save_checkpoint(save_adv, worst_case_images(model, x, y, rep, spec, idx))
+    if save_adv is not None:
+        adv = worst_case_images(model, x, y, rep, spec, idx)
+        on_main(lambda: save_checkpoint(save_adv, adv))
+        if out_dir is not None and aux_layers(model): on_main(lambda: _save_mask_selection(model, x, y, adv['images'], out_dir))
     return Benchmark(rep, per_example(rep, y, idx), rep.attrs.get('checks'))
 
 # %% ../nbs/06_evaluate.ipynb #052dc351

@@ -189,3 +189,35 @@ def test_demo_results_with_sanity_checks(tmp_path):
     curves = {k: pd.DataFrame(dict(epoch=[1], val_clean_acc=[0.1], val_pgd_acc=[0.1])) for k in reports}
     cli._save_demo(tmp_path, table, reports, curves, dict(dataset='digits', eps='8/255'))
     assert len(pd.read_csv(tmp_path/'attacks.csv')) == sum(map(len, reports.values()))
+
+
+def test_torchrun_two_processes_give_the_one_process_report(tmp_path):
+    "`ewas-eval` under torchrun (two gloo processes on CPU) shares the batches and writes the report one process writes."
+    import pandas as pd
+    (tmp_path/'user.py').write_text(USER_NET)
+    _image_folder(tmp_path/'imgs', n=14)
+    sys.path.insert(0, str(tmp_path))
+    try: import user
+    finally: sys.path.remove(str(tmp_path))
+    torch.manual_seed(0)
+    torch.save(user.make().state_dict(), tmp_path/'w.pt')
+    args = ['--model', 'user.py:make', '--weights', 'w.pt', '--dataset', 'folder', '--data-dir', 'imgs', '--attacks', 'clean,fgsm,pgd20,cw',
+            '--batch-size', '4', '--threads', '1']   # 14 images: 4 batches, the last one short; the sanity checks add their rows
+    runs = {'one': [str(BIN/'ewas-eval')],
+            'two': [str(BIN/'torchrun'), '--standalone', '--nproc-per-node', '2', str(BIN/'ewas-eval')]}
+    for name, cmd in runs.items():
+        for cascade in ([], ['--cascade']):
+            out = f"{name}{'-cascade' if cascade else ''}"
+            r = subprocess.run([*cmd, *args, *cascade, '--out', out, '--save-adv', f'{out}.pt', '--quiet'], cwd=tmp_path, env=ENV,
+                               capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, r.stderr
+            assert r.stdout.count('report: ') == 1, r.stdout   # one process prints
+    for sfx in ('', '-cascade'):
+        one, two = (pd.read_csv(tmp_path/f'{n}{sfx}'/'report.csv').drop(columns=['time_s']) for n in runs)
+        pd.testing.assert_frame_equal(one, two)
+        assert one.n.eq(14).all() and len(one) == 5   # four attacks and the worst case
+        pd.testing.assert_frame_equal(*(pd.read_csv(tmp_path/f'{n}{sfx}'/'per_example.csv') for n in runs))
+        a, b = (torch.load(tmp_path/f'{n}{sfx}.pt', weights_only=True) for n in runs)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
+        rows = [(tmp_path/f'{n}{sfx}'/'rows.jsonl').read_text().count('\n') for n in runs]
+        assert rows[0] == rows[1] > 5   # rank 0 alone wrote every row (the sanity checks' rows too)
