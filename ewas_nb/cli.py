@@ -131,7 +131,6 @@ def _eval_parser() -> Parser:
     add_arguments(p, EvalSpec)
     p.add_argument('--dataset', default=None, help="data set to evaluate on: digits, cifar10, svhn, folder (default: the checkpoint's)")
     p.add_argument('--data-dir', default=None, help="its directory, e.g. YOUR_IMAGEFOLDER (default: the checkpoint's)")
-    p.add_argument('--channels', type=int, choices=(1, 3), default=None, help="image channels of digits or a folder: 3 (RGB) or 1 (grey) (default: the checkpoint's, else 3)")
     p.add_argument('--out', default=None, help="report directory (default: <checkpoint>_eval or <weights>_eval beside the file)")
     p.add_argument('--save-adv', default=None, metavar='FILE',
                    help="also write the worst-case adversarial images (first attack that fooled each example) as a torch file")
@@ -177,7 +176,7 @@ def evaluate(argv=None) -> int:
     try:
         if shared: dist.barrier()   # every process has checked the options before any of them writes
         # --overwrite: the old report goes only once the model and data are loaded and checked (benchmark)
-        b = benchmark(a.model or a.checkpoint, a.dataset, data_dir=a.data_dir, channels=a.channels, weights=a.weights, spec=spec, out_dir=out,
+        b = benchmark(a.model or a.checkpoint, a.dataset, data_dir=a.data_dir, weights=a.weights, spec=spec, out_dir=out,
                       save_adv=a.save_adv, device=a.device, progress=not a.quiet, overwrite=a.overwrite)
     finally:
         if shared: dist.destroy_process_group()

@@ -666,11 +666,10 @@ def _git_commit() -> str:
     except Exception: return ''
 
 def test_slice(dataset:str, data_dir=None, n:int=None, seed:int=0, size:int=None,
-               channels:int=3,        # 3 (RGB) or 1 (grey): digits, folder
                skip_bad:bool=False,   # leave unreadable images out (with a warning) instead of stopping
                index:bool=False) -> tuple:   # also return the examples' indices in the test split (ImageFolder: sorted classes, files)
     "A fixed seeded slice of `n` test examples (all: None) of a data set, as tensors (x, y) (and their indices)."
-    ds = get_dataset(dataset, data_dir, train=False, download=False, size=size, channels=channels, skip_bad=skip_bad)
+    ds = get_dataset(dataset, data_dir, train=False, download=False, size=size, skip_bad=skip_bad)
     n = None if n is None else min(n, len(ds))
     return (*take(ds, n, seed=seed), slice_index(len(ds), n, seed)) if index else take(ds, n, seed=seed)
 
@@ -706,7 +705,7 @@ def run_evaluation(checkpoint=None,          # path of a checkpoint written by `
     "Evaluate a checkpoint: the robustness report of its model on n test examples, written to `out_dir`."
     return _evaluate(checkpoint, EvalSpec.make(spec, **kw), out_dir, model, config, data, dataset, data_dir, device, progress, overwrite)[0]
 
-def _evaluate(checkpoint, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite, channels=None) -> tuple:
+def _evaluate(checkpoint, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite) -> tuple:
     "`run_evaluation`'s work; returns (report, x, y, the examples' indices in their data set)."
     model, config, meta = _model_and_meta(checkpoint, model, config, check_device(device))
     if out_dir is None and checkpoint is not None: out_dir = Path(checkpoint).parent / f"{Path(checkpoint).stem}_eval"
@@ -714,8 +713,7 @@ def _evaluate(checkpoint, spec, out_dir, model, config, data, dataset, data_dir,
     dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
     if data is not None: x, y, idx = data[0][:spec.n], data[1][:spec.n], (data[2] if len(data) > 2 else torch.arange(len(data[0])))[:spec.n]
     elif dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
-    else: x, y, idx = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), channels or config.get('channels') or 3,
-                                 spec.skip_bad_images, index=True)
+    else: x, y, idx = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), spec.skip_bad_images, index=True)
     if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `runs.tune_cpu_allocator`
     rep = robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, index=idx, progress=progress,
                             meta={**meta, 'dataset': dataset or ''})
@@ -759,7 +757,6 @@ def benchmark(model,                  # an nn.Module on [0, 1] images, 'file.py:
               dataset:str=None,       # data set: digits, cifar10, svhn, folder (default: a checkpoint's); or give `data`
               data:tuple=None,        # tensors (x, y), or (x, y, index), instead of a data set
               data_dir=None,          # the data set's directory (folder: an ImageFolder, with test/ or one folder per class)
-              channels:int=None,      # image channels of digits or a folder: 3 (RGB) or 1 (grey) (default: a checkpoint's, else 3)
               weights=None,           # a state dict file for `model` (read with weights_only=True)
               spec:EvalSpec=None,     # the evaluation (default: `EvalSpec()`); keywords that are its fields override it
               out_dir=None,           # report directory (default: a checkpoint's <name>_eval beside it; other models: no files)
@@ -772,7 +769,7 @@ def benchmark(model,                  # an nn.Module on [0, 1] images, 'file.py:
     spec, device = EvalSpec.make(spec, **kw), check_device(device)
     if save_adv is not None: check_new_file(save_adv, overwrite, '--save-adv file')   # before anything runs
     ck, model, config = _any_model(model, weights, device)
-    rep, x, y, idx = _evaluate(ck, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite, channels)
+    rep, x, y, idx = _evaluate(ck, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite)
     if save_adv is not None:
         adv = worst_case_images(model, x, y, rep, spec, idx)
         on_main(lambda: save_checkpoint(save_adv, adv))

@@ -221,26 +221,3 @@ def test_torchrun_two_processes_give_the_one_process_report(tmp_path):
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) if torch.is_tensor(a[k]) else a[k] == b[k] for k in a)
         rows = [(tmp_path/f'{n}{sfx}'/'rows.jsonl').read_text().count('\n') for n in runs]
         assert rows[0] == rows[1] > 5   # rank 0 alone wrote every row (the sanity checks' rows too)
-
-
-def test_grey_image_folder_channels_1(tmp_path):
-    "`--channels 1`: a grey ImageFolder trains a one-channel ResNet-18 that evaluates from its checkpoint; `ewas-eval --model` takes it too."
-    _image_folder(tmp_path/'imgs', n=16)   # colour files, read as grey
-    r = subprocess.run([str(BIN/'ewas-train'), '--dataset', 'folder', '--data-dir', 'imgs', '--channels', '1', '--width', '0.0625', '--epochs', '1',
-                        '--batch', '4', '--steps', '1', '--val-n', '4', '--val-steps', '1', '--quiet', '--threads', '1', '--out', 'run'],
-                       cwd=tmp_path, env=ENV, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    cfg = load_checkpoint(tmp_path/'run'/'last.pt')['config']
-    assert cfg['channels'] == 1 and cfg['model']['in_chans'] == 1
-    r = subprocess.run([str(BIN/'ewas-eval'), 'run/last.pt', '--attacks', 'clean,pgd20', '--n', '8', '--no-checks', '--threads', '1', '--quiet'],
-                       cwd=tmp_path, env=ENV, capture_output=True, text=True)
-    assert r.returncode == 0 and 'worst-case' in r.stdout, r.stderr
-    (tmp_path/'grey.py').write_text(USER_NET.replace('nn.Conv2d(3,', 'nn.Conv2d(1,'))
-    r = subprocess.run([str(BIN/'ewas-eval'), '--model', 'grey.py:make', '--dataset', 'folder', '--data-dir', 'imgs', '--channels', '1',
-                        '--attacks', 'clean', '--n', '8', '--no-checks', '--threads', '1', '--quiet'], cwd=tmp_path, env=ENV, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run([str(BIN/'ewas-eval'), '--model', 'grey.py:make', '--dataset', 'folder', '--data-dir', 'imgs', '--channels', '2',
-                        '--attacks', 'clean', '--n', '8'], cwd=tmp_path, env=ENV, capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'invalid choice: 2' in r.stderr, r.stderr
-    r = subprocess.run([str(BIN/'ewas-train'), '--dataset', 'folder', '--data-dir', 'imgs', '--channels', '2'], cwd=tmp_path, env=ENV, capture_output=True, text=True)
-    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'channels' in r.stderr, r.stderr
