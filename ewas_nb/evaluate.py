@@ -174,8 +174,7 @@ def evaluate_attack(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     for i, rec in shared_batches([i for i in starts if i not in done], craft, progress, desc=f"{attack} eps={eps_str(eps_v)}"):
         store.add_batch(key, i, rec)
     recs = [store.batches[key][i] for i in starts]
-    correct, secs, in_ball = [r['correct'] for r in recs], sum(r['time_s'] for r in recs), all(r['in_ball'] for r in recs)
-    correct = "".join(correct)
+    correct, secs, in_ball = "".join(r['correct'] for r in recs), sum(r['time_s'] for r in recs), all(r['in_ball'] for r in recs)
     row = dict(attack=attack, protocol=PROTOCOLS[attack], implementation=atk.implementation, norm=norm, eps=eps_str(eps_v), eps_float=eps_v,
                steps=int(atk.steps), restarts=int(atk.restarts), params=_describe(atk), n=len(x), seed=seed,
                accuracy=correct.count("1") / max(len(correct), 1), robust=correct.count("1"), time_s=round(secs, 3),
@@ -461,7 +460,10 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
                                progress=progress and main, verbose=verbose if main else False)
     if out_dir is None or isinstance(out_dir, ResultStore): return report(out_dir or ResultStore(), out_dir=None)
     with contextlib.ExitStack() as held:   # one writer (rank 0 under torchrun); everything is checked: only now may earlier results go
-        on_main(lambda: (held.enter_context(run_lock(out_dir, 'report directory')), _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)))
+        def claim():
+            held.enter_context(run_lock(out_dir, 'report directory'))
+            _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)
+        on_main(claim)
         return report(ResultStore(out_dir), out_dir=out_dir)
 
 def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index, out_dir, progress, verbose) -> pd.DataFrame:
@@ -570,13 +572,11 @@ def mask_selection(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
     "Per example: its label, the class of the mask the last defence layer picked (its selector's argmax) and the prediction, clean and on `adv`."
     layers, dev = aux_layers(model), model_device(model)
     if not layers: raise ValueError("the model has no defence layer (EWAS, CAS, CIFS): it selects no mask")
-    def picks(xs):
-        out = []
+    def picks(xs):   # the deployed prediction; its forward leaves the selector's logits in the layer
+        mask, pred = [], []
         for i in range(0, len(xs), batch_size):
-            with torch.no_grad(), eval_mode(model), use_labels(model, None), surrogate_masks(model, None):
-                pred = model(xs[i:i + batch_size].to(dev)).argmax(1)
-            out.append(torch.stack([layers[-1].aux_logits.argmax(1), pred], 1).cpu())
-        return torch.cat(out).T.tolist()
+            pred.append(_real_predict(model, xs[i:i + batch_size].to(dev)).cpu()); mask.append(layers[-1].aux_logits.argmax(1).cpu())
+        return torch.cat(mask).tolist(), torch.cat(pred).tolist()
     (mc, pc), (ma, pa) = picks(x), picks(adv)
     return pd.DataFrame(dict(label=y.tolist(), mask_clean=mc, pred_clean=pc, mask_adv=ma, pred_adv=pa))
 
@@ -747,9 +747,12 @@ def _any_model(model, weights, device) -> tuple:
         load_weights(model, weights)
     return None, model, config
 
-def _save_mask_selection(model, x, y, adv, out_dir):
-    "mask_selection.csv and .png of a defence model in its report directory."
-    sel = mask_selection(model, x, y, adv)
+def _save_adv(model, x, y, rep, spec, idx, save_adv, out_dir):
+    "The worst-case images to `save_adv`, and for a defence model mask_selection.csv and .png in its report directory."
+    adv = worst_case_images(model, x, y, rep, spec, idx)
+    save_checkpoint(save_adv, adv)
+    if out_dir is None or not aux_layers(model): return
+    sel = mask_selection(model, x, y, adv['images'])
     atomic_write(Path(out_dir)/'mask_selection.csv', sel.to_csv(index=False))
     plot_mask_selection(sel, class_masks(aux_layers(model)[-1]), Path(out_dir)/'mask_selection.png')
 
@@ -770,10 +773,7 @@ def benchmark(model,                  # an nn.Module on [0, 1] images, 'file.py:
     if save_adv is not None: check_new_file(save_adv, overwrite, '--save-adv file')   # before anything runs
     ck, model, config = _any_model(model, weights, device)
     rep, x, y, idx = _evaluate(ck, spec, out_dir, model, config, data, dataset, data_dir, device, progress, overwrite)
-    if save_adv is not None:
-        adv = worst_case_images(model, x, y, rep, spec, idx)
-        on_main(lambda: save_checkpoint(save_adv, adv))
-        if out_dir is not None and aux_layers(model): on_main(lambda: _save_mask_selection(model, x, y, adv['images'], out_dir))
+    if save_adv is not None: on_main(lambda: _save_adv(model, x, y, rep, spec, idx, save_adv, out_dir))   # rank 0 alone crafts them
     return Benchmark(rep, per_example(rep, y, idx), rep.attrs.get('checks'))
 
 # %% ../nbs/06_evaluate.ipynb #052dc351
