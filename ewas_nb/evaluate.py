@@ -228,6 +228,8 @@ class EvalSpec(Settings):
     norm: str = option('Linf', "threat model: Linf (the paper's) or L2", choices=NORMS)
     n: int = option(500, "number of test examples (a fixed seeded slice)", lo=1)
     seed: int = option(0, "seed of the test slice and of random starts")
+    channels: int = option(None, "image channels of the test images: 3 (RGB) or 1 (grey; digits, folder) (default: the checkpoint's, else 3)",
+                           choices=[1, 3], identity=False)   # the data hash of the report covers it
     skip_bad_images: bool = option(False, "leave unreadable test images out, with a warning naming them (default: stop and name them)")
     attacks: list = option(None, "comma-separated attack names (default: those of --protocol)", kind='names', choices=lambda: list(ATTACKS))
     protocol: str = option('standard', "standard (clean, FGSM, PGD-20, CW, AutoAttack), paper, or both", choices=lambda: list(PROTOCOL_ATTACKS))
@@ -667,9 +669,10 @@ def _git_commit() -> str:
 
 def test_slice(dataset:str, data_dir=None, n:int=None, seed:int=0, size:int=None,
                skip_bad:bool=False,   # leave unreadable images out (with a warning) instead of stopping
-               index:bool=False) -> tuple:   # also return the examples' indices in the test split (ImageFolder: sorted classes, files)
+               index:bool=False,     # also return the examples' indices in the test split (ImageFolder: sorted classes, files)
+               channels:int=3) -> tuple:   # 3 (RGB) or 1 (grey): digits, folder
     "A fixed seeded slice of `n` test examples (all: None) of a data set, as tensors (x, y) (and their indices)."
-    ds = get_dataset(dataset, data_dir, train=False, download=False, size=size, skip_bad=skip_bad)
+    ds = get_dataset(dataset, data_dir, train=False, download=False, size=size, channels=channels, skip_bad=skip_bad)
     n = None if n is None else min(n, len(ds))
     return (*take(ds, n, seed=seed), slice_index(len(ds), n, seed)) if index else take(ds, n, seed=seed)
 
@@ -713,7 +716,8 @@ def _evaluate(checkpoint, spec, out_dir, model, config, data, dataset, data_dir,
     dataset, data_dir = dataset or config.get('dataset'), data_dir or config.get('data_dir')
     if data is not None: x, y, idx = data[0][:spec.n], data[1][:spec.n], (data[2] if len(data) > 2 else torch.arange(len(data[0])))[:spec.n]
     elif dataset is None: raise ValueError("no data set: give dataset= (the checkpoint's config has none)")
-    else: x, y, idx = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), spec.skip_bad_images, index=True)
+    else: x, y, idx = test_slice(dataset, data_dir, spec.n, spec.seed, config.get('size'), spec.skip_bad_images, index=True,
+                                 channels=spec.channels or config.get('channels') or 3)
     if model_device(model).type == 'cpu': tune_cpu_allocator()   # see `runs.tune_cpu_allocator`
     rep = robustness_report(model, x, y, spec.attack_names(model), spec, out_dir=out_dir, overwrite=overwrite, index=idx, progress=progress,
                             meta={**meta, 'dataset': dataset or ''})

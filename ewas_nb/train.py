@@ -161,6 +161,7 @@ class TrainConfig(Settings):
     dataset: str = option('digits', "digits (offline), cifar10, svhn, or folder (an ImageFolder at --data-dir)", choices=lambda: list(DATASETS))
     data_dir: str = option(None, "data directory (folder: ImageFolder root with train/ and test/)")
     size: int = option(None, "resize images to size x size (digits, folder); default: the data set's own", lo=1)
+    channels: int = option(3, "image channels: 3 (RGB) or 1 (grey; digits, folder)", choices=[1, 3])
     skip_bad_images: bool = option(False, "leave unreadable images out, with a warning naming them (default: stop and name them)")
     arch: str = option('resnet18', "model architecture: resnet18 or wrn34_10 (models.MODELS)", choices=list_models)
     factory: str = option(None, "train your own model instead: FILE.py:FUNCTION or package.module:FUNCTION returning an nn.Module", flag='--model')
@@ -383,7 +384,7 @@ def run_training(cfg:TrainConfig=None,    # the run (a `TrainConfig` or a dict o
     "Check the run directory, build data and model from the config, train with `fit`; returns (model, metrics DataFrame)."
     cfg, main = TrainConfig.make(cfg, **kw), int(os.environ.get('RANK', '0')) == 0
     if main: check_out_dir(cfg.out, resume, overwrite, needs=('last.pt',))
-    dkw = dict(size=cfg.size, skip_bad=cfg.skip_bad_images)
+    dkw = dict(size=cfg.size, channels=cfg.channels, skip_bad=cfg.skip_bad_images)
     spec = factory_spec(cfg.factory) if cfg.factory else model_spec(dataset_info(cfg.dataset, cfg.data_dir, **dkw), cfg.arch, cfg.defense,
                                                                     cfg.width, **({'lam': cfg.lam} if 'lam' in defense_keywords(cfg.defense) else {}))
     full = get_dataset(cfg.dataset, cfg.data_dir, train=True, augment=cfg.augment, download=False, **dkw)

@@ -38,6 +38,8 @@ HAND = [  # (class, command, arguments, message); 'run' and 'ev' are the earlier
     ('names', 'ewas-train', ['--schedule', 'linear'], "unknown schedule 'linear'"),
     ('names', 'ewas-train', ['--val-split', 'valid'], "unknown val_split 'valid'"),
     ('names', 'ewas-train', ['--device', 'tpu9'], "unknown device 'tpu9'"),
+    ('names', 'ewas-train', ['--channels', '2'], "unknown channels 2; choose from 1, 3"),
+    ('names', 'ewas-eval', ['missing.pt', '--channels', '2'], "unknown channels 2; choose from 1, 3"),
     ('names', 'ewas-eval', ['missing.pt', '--attacks', 'clean,deepfool'], "unknown attack 'deepfool'"),
     ('names', 'ewas-eval', ['missing.pt', '--protocol', 'mine'], "unknown protocol 'mine'"),
     ('names', 'ewas-eval', ['run/last.pt', '--out', 'ev2', '--device', 'tpu9'], "unknown device 'tpu9'"),
