@@ -40,7 +40,8 @@ Deviations of the port (none changes the arithmetic of the default NCHW run):
 The package side uses the public API only: `create_model('resnet18', width=W, num_classes=10)`,
 `add_ewas(model, 'layer4.0', num_classes=10, input_size=(3, 32, 32), lam=0.01)`, then per step
 `loss = pgd_loss(model, x, y, eps, alpha, steps)` in train mode, `opt.zero_grad(); loss.backward(); opt.step()`,
-`loss.item()`; variant `package_cl` with `model.to(memory_format=torch.channels_last)` and a channels_last batch.
+`loss.item()`; variant `package_cl` with `model.to(memory_format=torch.channels_last)` and a channels_last batch;
+`package_default` in the memory format `fit` uses by default (`TrainConfig().channels_last`).
 Computational differences from the official step: the package model begins with a `Normalize` layer (CIFAR-10
 mean/std; the official model takes raw [0, 1] pixels), its random start uses torch's RNG (official: numpy), and it
 does not run the official attack's final forward pass (10 attack passes + 1 training pass, vs the same + 1 forward).
@@ -65,7 +66,7 @@ import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
 from ewas_nb.models import create_model
 from ewas_nb.core import add_ewas
-from ewas_nb.train import pgd_loss
+from ewas_nb.train import TrainConfig, pgd_loss
 
 LAM, LR, MOMENTUM, WD = 0.01, 0.1, 0.9, 2e-4
 CL = torch.channels_last
@@ -265,12 +266,12 @@ def equivalence(width, x, y, a, seed):
 
 
 # ---------------------------------------------------------------- timing
-VARIANTS = ('official', 'package', 'package_cl', 'official_cl', 'official_nofinal')
+VARIANTS = ('official', 'package', 'package_cl', 'package_default', 'official_cl', 'official_nofinal')
 
 
 def make_variant(name, pkg0, port0, x, y):
     "(step closure) for variant `name`: a fresh copy of the shared initial weights and its own SGD."
-    cl = name.endswith('_cl')
+    cl = name.endswith('_cl') or (name == 'package_default' and TrainConfig().channels_last)   # as `fit` runs by default
     xs = x.contiguous(memory_format=CL) if cl else x
     if name.startswith('official'):
         m = copy.deepcopy(port0)
@@ -315,7 +316,8 @@ def timing(x, y, a, seed):
     medc = {n: statistics.median(cpu[n]) for n in names}
     for n in names:
         print(f"{n:<18}{med[n]:>12.3f}{len(x) / med[n]:>9.1f}{medc[n]:>12.3f}{loss[n]:>11.4f}")
-    pairs = [(o, p) for o, p in (('official', 'package'), ('official', 'package_cl'), ('official_cl', 'package_cl'),
+    pairs = [(o, p) for o, p in (('official', 'package_default'), ('official', 'package'), ('official', 'package_cl'),
+                                 ('official_cl', 'package_cl'), ('official_cl', 'package_default'),
                                  ('official_nofinal', 'package'), ('official', 'official_nofinal'))
              if o in names and p in names]
     print("\nratios (>1: the second is faster)     median-of-medians wall | CPU time | median of per-round wall ratios")
@@ -335,7 +337,7 @@ def main():
     p.add_argument('--rounds', type=int, default=None, help='timed rounds, alternating order (default 6)')
     p.add_argument('--k', type=int, default=None, help='steps per measurement, median taken (default 3)')
     p.add_argument('--warmup', type=int, default=1, help='untimed steps per variant before timing')
-    p.add_argument('--variants', default='official,package,package_cl,official_cl',
+    p.add_argument('--variants', default='official,package_default,package,official_cl',
                    help=f"comma-separated, from {', '.join(VARIANTS)}")
     p.add_argument('--skip-check', action='store_true', help='no equivalence check')
     p.add_argument('--seed', type=int, default=0)
