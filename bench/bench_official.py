@@ -337,7 +337,7 @@ def main():
     p.add_argument('--rounds', type=int, default=None, help='timed rounds, alternating order (default 6)')
     p.add_argument('--k', type=int, default=None, help='steps per measurement, median taken (default 3)')
     p.add_argument('--warmup', type=int, default=1, help='untimed steps per variant before timing')
-    p.add_argument('--variants', default='official,package_default,package,official_cl',
+    p.add_argument('--variants', default='official,package,package_cl,official_cl',
                    help=f"comma-separated, from {', '.join(VARIANTS)}")
     p.add_argument('--skip-check', action='store_true', help='no equivalence check')
     p.add_argument('--seed', type=int, default=0)
