@@ -41,7 +41,8 @@ The package side uses the public API only: `create_model('resnet18', width=W, nu
 `add_ewas(model, 'layer4.0', num_classes=10, input_size=(3, 32, 32), lam=0.01)`, then per step
 `loss = pgd_loss(model, x, y, eps, alpha, steps)` in train mode, `opt.zero_grad(); loss.backward(); opt.step()`,
 `loss.item()`; variant `package_cl` with `model.to(memory_format=torch.channels_last)` and a channels_last batch;
-`package_default` in the memory format `fit` uses by default (`TrainConfig().channels_last`).
+`package_default` in the memory format `fit` uses by default (`TrainConfig().channels_last`); `package_compiled` is
+`package_cl` with the model wrapped in `torch.compile` (default inductor backend; its compile time is in its warm-up line).
 Computational differences from the official step: the package model begins with a `Normalize` layer (CIFAR-10
 mean/std; the official model takes raw [0, 1] pixels), its random start uses torch's RNG (official: numpy), and it
 does not run the official attack's final forward pass (10 attack passes + 1 training pass, vs the same + 1 forward).
@@ -59,6 +60,7 @@ with the random start off (same arithmetic expected: losses and updated weights 
     python bench/bench_official.py --quick                    # width 0.25, batch 32, ~2 min with 1 thread
     python bench/bench_official.py --width 1.0 --batch 32 --rounds 2 --k 1
     python bench/bench_official.py --variants official,official_nofinal,package   # how much the extra forward costs
+    TORCHINDUCTOR_CACHE_DIR=$(mktemp -d) python bench/bench_official.py --quick --variants official,package_cl,package_compiled
 """
 import argparse, contextlib, copy, os, platform, statistics, subprocess, time
 import ewas_nb
@@ -266,12 +268,12 @@ def equivalence(width, x, y, a, seed):
 
 
 # ---------------------------------------------------------------- timing
-VARIANTS = ('official', 'package', 'package_cl', 'package_default', 'official_cl', 'official_nofinal')
+VARIANTS = ('official', 'package', 'package_cl', 'package_default', 'official_cl', 'official_nofinal', 'package_compiled')
 
 
 def make_variant(name, pkg0, port0, x, y):
     "(step closure) for variant `name`: a fresh copy of the shared initial weights and its own SGD."
-    cl = name.endswith('_cl') or (name == 'package_default' and TrainConfig().channels_last)   # as `fit` runs by default
+    cl = name.endswith(('_cl', '_compiled')) or (name == 'package_default' and TrainConfig().channels_last)   # as `fit` runs by default
     xs = x.contiguous(memory_format=CL) if cl else x
     if name.startswith('official'):
         m = copy.deepcopy(port0)
@@ -281,6 +283,7 @@ def make_variant(name, pkg0, port0, x, y):
     m = copy.deepcopy(pkg0)
     if cl: m = m.to(memory_format=CL)
     o = sgd(m)
+    if name == 'package_compiled': m = torch.compile(m)   # the optimiser holds the same parameters
     return lambda a: package_step(m, o, xs, y, a.eps, a.alpha, a.steps)
 
 
@@ -295,7 +298,9 @@ def timing(x, y, a, seed):
     np.random.seed(seed)
     t0 = time.perf_counter()
     for n in names:
+        t = time.perf_counter()
         for _ in range(a.warmup): steps[n](a)
+        print(f"warm-up {n}: {a.warmup} step(s), {time.perf_counter() - t:.1f} s" + (" (includes torch.compile)" if n == 'package_compiled' else ''))
     print(f"warm-up: {a.warmup} step(s) per variant, {time.perf_counter() - t0:.1f} s")
     wall, cpu, loss = {n: [] for n in names}, {n: [] for n in names}, {n: None for n in names}
     for r in range(a.rounds):
@@ -317,6 +322,7 @@ def timing(x, y, a, seed):
     for n in names:
         print(f"{n:<18}{med[n]:>12.3f}{len(x) / med[n]:>9.1f}{medc[n]:>12.3f}{loss[n]:>11.4f}")
     pairs = [(o, p) for o, p in (('official', 'package_default'), ('official', 'package'), ('official', 'package_cl'),
+                                 ('official', 'package_compiled'), ('package_cl', 'package_compiled'),
                                  ('official_cl', 'package_cl'), ('official_cl', 'package_default'),
                                  ('official_nofinal', 'package'), ('official', 'official_nofinal'))
              if o in names and p in names]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_cli.ipynb #75b70542
 from __future__ import annotations
-import argparse, datetime, functools, json, os, shlex, sys, time
+import argparse, datetime, functools, json, os, shlex, sys, time, warnings
 import torch.distributed as dist
 from pathlib import Path
 from .runs import (Interrupted, StorageError, add_arguments, atomic_write, check_device, check_new_file, check_out_dir, eps_str,
@@ -30,12 +30,15 @@ class Parser(argparse.ArgumentParser):
 
 def command(f):
     """A console script `f(argv=None) -> int`: a user error is one `error: ...` line and status 2, a storage fault one line and
-    status 1; SIGINT/SIGTERM end it at a safe point with one line on what was kept and how to continue (status 130/143)."""
+    status 1; SIGINT/SIGTERM end it at a safe point with one line on what was kept and how to continue (status 130/143);
+    a warning is one `warning: ...` line."""
     @functools.wraps(f)
     def _f(argv=None):
         _KEPT.clear()
         try:
-            with interruptible(): return f(argv)
+            with interruptible(), warnings.catch_warnings():   # restores `showwarning` after the command
+                warnings.showwarning = lambda message, *a, **k: print(f"warning: {message}", file=sys.stderr)
+                return f(argv)
         except Interrupted as e:
             print(f"interrupted ({e}): {_KEPT['say']() if 'say' in _KEPT else 'nothing was written'}", file=sys.stderr)
             return e.status

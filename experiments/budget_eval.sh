@@ -13,6 +13,6 @@ for run in "$@"; do
   python experiments/test_set_eval.py "$R/$run/last.pt" "$R/$run/test10k" clean > "$R/$run/test10k.log" 2>&1
   out="$R/$run/eval"
   ewas-eval "$R/$run/last.pt" --out "$out" $( [ -d "$out" ] && echo --resume ) --protocol both --n 1000 --cascade --threads 1 \
-    > "$R/$run/eval.log" 2>&1
+    >> "$R/$run/eval.log" 2>&1
   echo "   exit $? $(date -u +%FT%TZ)"
 done

@@ -52,7 +52,7 @@ def test_help_lists_the_options():
     "Each command's --help (its parser, as the console script prints it) names its main options."
     from ewas_nb import cli
     for parser, opts in [(cli._train_parser, ['--method', '--defense', '--ewas', '--lam', '--eps', '--resume', '--overwrite', '--amp',
-                                              '--bf16', '--channels-last', '--channels', '--workers', '--schedule']),
+                                              '--bf16', '--no-channels-last', '--channels', '--workers', '--schedule']),
                          (cli._demo_parser, ['--data-dir', '--out', '--epochs', '--lam', '--attacks']),
                          (cli._eval_parser, ['checkpoint', '--n', '--model', '--weights', '--save-adv', '--channels', '--norm'])]:
         text = parser().format_help()
