@@ -15,12 +15,12 @@ from .core import use_labels
 # %% auto #0
 __all__ = ['NORMS', 'RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', 'check_device', 'autocast', 'model_device',
            'set_threads', 'dist_info', 'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'unsafe_channels_last',
-           'use_channels_last', 'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state', 'seed_everything',
-           'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs', 'Interrupted', 'critical',
-           'interruptible', 'StorageError', 'storage_error', 'atomic_write', 'check_writable', 'save_checkpoint',
-           'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir', 'check_new_file', 'prepare_run_dir',
-           'same_run', 'run_lock', 'interactive', 'LogLines', 'progress_bar', 'write_metrics', 'plot_metrics', 'option',
-           'Settings', 'add_arguments', 'from_args']
+           'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps',
+           'eps_str', 'check_budget', 'check_inputs', 'Interrupted', 'critical', 'interruptible', 'StorageError',
+           'storage_error', 'atomic_write', 'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint',
+           'is_run_dir', 'check_out_dir', 'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'interactive',
+           'LogLines', 'progress_bar', 'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments',
+           'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -89,14 +89,6 @@ def unsafe_channels_last(model:nn.Module, device='cpu') -> list:
     if torch.device(device).type != 'cpu': return []
     return [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1)
             and max(m.stride) > 1 and m.in_channels < 16]
-
-def use_channels_last(model:nn.Module, device='cpu', asked:bool=True) -> bool:
-    "`asked`, unless `unsafe_channels_last` names convolutions of `model` on `device`: then False, with a warning naming them."
-    if asked and (bad := unsafe_channels_last(model, device)):
-        warnings.warn(f"channels_last off for this model: oneDNN's channels-last weight gradient can corrupt memory in {', '.join(bad)} "
-                      "(1×1 convolutions with stride 2 and under 16 input channels); training in the default layout", stacklevel=2)
-        return False
-    return asked
 
 
 # %% ../nbs/03a_runs.ipynb #9257553c

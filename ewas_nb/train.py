@@ -12,7 +12,7 @@ from . import __version__
 from .core import aux_layers, use_labels, aux_loss, trains_with_labels
 from .runs import (progress_bar, Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
                           check_out_dir, critical, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics,
-                          prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unwrap, use_channels_last, write_metrics)
+                          prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unsafe_channels_last, unwrap, write_metrics)
 from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
 from .models import list_models
 from .baselines import DEFENSES, build_from_config, defense_keywords, factory_spec, model_spec, resolve_factory
@@ -316,7 +316,7 @@ def _save_epoch(out, state, config, first, improved, rows):
 def _fit(model, train_ds, valid, cfg, resume, meta, device, rank, world):
     if cfg.batch % world: raise ValueError(f"batch size {cfg.batch} is not divisible by the {world} processes")
     config, main, out = {**cfg.to_json(), **meta, 'world_size': world, 'version': __version__}, rank == 0, Path(cfg.out) if cfg.out else None
-    cfg = cfg.replace(channels_last=use_channels_last(model, device, cfg.channels_last))   # config (above) keeps what was asked
+    cfg = cfg.replace(channels_last=cfg.channels_last and not unsafe_channels_last(model, device))   # config (above) keeps what was asked
     net = model.to(device, memory_format=torch.channels_last) if cfg.channels_last else model.to(device)
     ddp = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None) if world > 1 else net
     gen = torch.Generator().manual_seed(cfg.seed)
