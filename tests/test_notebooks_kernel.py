@@ -1,4 +1,5 @@
-"""Every notebook in nbs/ run top to bottom through a real Jupyter kernel of the project's environment (kernel
+"""The notebooks' tests as `tools/test` runs them (once, here; nbdev-test runs the same cells in its own engine).
+Every notebook in nbs/ run top to bottom through a real Jupyter kernel of the project's environment (kernel
 "ewas_nb", via nbclient), as a person pressing Run All in JupyterLab would: cwd nbs/, IN_TEST unset,
 EWAS_KERNEL_TEST=1. Cells flagged slow/gpu/notest (`tst_flags`) are left out as nbdev-test leaves them out, in
 memory. The runner is tools/build_site.py's; notebooks run two at a time, one test per notebook reports its own result,
