@@ -1,13 +1,15 @@
 """JupyterLab as a person uses it: `bash tools/lab` on a copy of nbs/ (free loopback port, token), headless Chromium
-opens 00_core.ipynb, Run > Run All Cells, waits for the kernel to go idle, and checks that every code cell ran,
-no cell shows an error and a result rendered. Screenshot: tmp/screenshots/jupyterlab_00_core.png. The server is
+opens 01_models.ipynb, Run > Run All Cells, waits for the kernel to go idle, and checks that every code cell ran,
+no cell shows an error and a result rendered. Screenshot: tmp/screenshots/jupyterlab_01_models.png. (01_models runs
+in seconds; every notebook's cells run in a real kernel in tests/test_notebooks_kernel.py: here the browser path.) The server is
 shut down through its API and no process of it (kernels included) is left behind."""
 import json, os, shutil, signal, socket, subprocess, time, urllib.request
 from pathlib import Path
 import nbformat, pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = '00_core.ipynb'
+NOTEBOOK = '01_models.ipynb'
+SHOT = 'jupyterlab_' + NOTEBOOK.removesuffix('.ipynb')
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -69,7 +71,7 @@ def lab(tmp_path):
     left = [p for p in procs if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not left, f'processes left behind by JupyterLab: {[(p.pid, p.name()) for p in left]}'
 
-def test_run_all_cells_of_core_notebook(browser, lab, screenshot_dir):
+def test_run_all_cells_in_jupyterlab(browser, lab, screenshot_dir):
     base, token = lab['base'], lab['token']
     status, body = _get(f"{base}/api/kernelspecs?token={token}")
     assert json.loads(body)['default'] == 'ewas_nb', 'the default kernel is not the project kernel'
@@ -102,13 +104,13 @@ def test_run_all_cells_of_core_notebook(browser, lab, screenshot_dir):
     t0 = time.time()
     try: _wait('every code cell to run and the kernel to be idle', done, 150, step=0.5)
     except AssertionError:
-        browser.save_screenshot(str(screenshot_dir/'jupyterlab_00_core_timeout.png')); raise
+        browser.save_screenshot(str(screenshot_dir/f'{SHOT}_timeout.png')); raise
     run_s = time.time() - t0
     errors = js(errors_js)
     if errors:
         js("const e = document.querySelector('.jp-NotebookPanel .jp-OutputArea-output"
            "[data-mime-type=\"application/vnd.jupyter.stderr\"]'); if (e) e.scrollIntoView({block: 'center'})")
-        browser.save_screenshot(str(screenshot_dir/'jupyterlab_00_core_error.png'))
+        browser.save_screenshot(str(screenshot_dir/f'{SHOT}_error.png'))
     assert not errors, f'{NOTEBOOK} shows errors in JupyterLab after Run All:\n' + '\n---\n'.join(errors)
     assert all(p[1:-2].strip().isdigit() for p in js(prompts)), f'cells left unexecuted: {js(prompts)}'
     rich = js("return document.querySelectorAll('.jp-NotebookPanel .jp-OutputArea-output img,"
@@ -119,6 +121,6 @@ def test_run_all_cells_of_core_notebook(browser, lab, screenshot_dir):
                                  '.jp-NotebookPanel .jp-OutputArea-output table, .jp-NotebookPanel .jp-OutputArea-executeResult')
     js("arguments[0].scrollIntoView({block: 'center'})", last[-1])
     time.sleep(0.3)
-    browser.save_screenshot(str(screenshot_dir/'jupyterlab_00_core.png'))
+    browser.save_screenshot(str(screenshot_dir/f'{SHOT}.png'))
     print(f'{NOTEBOOK}: {n_code} code cells ran in JupyterLab ({kernel}) in {run_s:.0f} s; '
           f'figures/tables: {rich}, results: {results}')
