@@ -58,5 +58,6 @@ if __name__ == '__main__':
     res = Path(sys.argv[1] if len(sys.argv) > 1 else 'results/budget')
     df = table(res)
     df.to_csv(res/'table.csv', index=False)
-    (res/'table.md').write_text(markdown(df))
-    print(markdown(df))
+    md = markdown(df)
+    (res/'table.md').write_text(md)
+    print(md)
