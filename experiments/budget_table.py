@@ -26,7 +26,8 @@ def checks(d: Path) -> str:
     "'passed', 'FAILED: ...' or '' (no finished report)."
     f = d/'report.json'
     if not f.exists(): return ''
-    failed = [c['check'] for c in json.loads(f.read_text()).get('checks') or [] if not c['passed']]
+    failed = [f"{c['check']} ({c['value']}; expected {c['expected']})" for c in json.loads(f.read_text()).get('checks') or []
+              if not c['passed']]
     return 'FAILED: ' + '; '.join(failed) if failed else 'passed'
 
 

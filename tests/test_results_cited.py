@@ -8,7 +8,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RES = ROOT/'results'
-NUM = re.compile(r"(?<![\d.])(?<!= )\d{1,3}\.\d(?![\d.])")   # a setting (ε = 0.5) is not a result
+NUM = re.compile(r"(?<![\d.])(?<!= )(?<!=)\d{1,3}\.\d(?![\d.])")   # a setting (ε = 0.5, eps=0.5) is not a result
 
 
 def file_numbers() -> set:
@@ -26,6 +26,9 @@ def file_numbers() -> set:
     if (RES/'budget'/'table.csv').exists():   # the issue-18 budget runs (08_reproduce, README)
         b = pd.read_csv(RES/'budget'/'table.csv')
         for c in ('accuracy', 'lo', 'hi'): b[c].map(add)
+    for f in RES.glob('budget/*/eval/report.json'):   # the sanity checks' measured and expected values
+        for c in json.loads(f.read_text()).get('checks') or []:
+            for k in ('value', 'expected'): add(str(c[k]).rstrip('%').lstrip('<>= '))
     if (RES/'beyond'/'table.csv').exists():   # nbs/09_beyond: the EWAS variants without the label leak
         b = pd.read_csv(RES/'beyond'/'table.csv')
         for c in ('accuracy', 'lo', 'hi'): b[c].map(add)
