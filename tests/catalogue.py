@@ -142,18 +142,26 @@ def snapshot(d) -> dict:
             for p in sorted(Path(d).rglob('*')) if p.is_file()}
 
 
-def run_case(cmd, args, cwd) -> tuple:
-    "Run console script `cmd` in this process (as `python ewas-... args` would), in `cwd`: (exit status, stderr)."
-    old_argv, old_cwd, err = sys.argv, os.getcwd(), io.StringIO()
+def run_script(cmd, args, cwd) -> tuple:
+    """Run console script `cmd` in this process (runpy, as `python ewas-... args` would: the same parsing and `sys.exit`
+    status, without a fresh process's seconds of imports), in `cwd`: (exit status, stdout, stderr); an exception that
+    escapes is printed to stderr and its status is 'traceback'."""
+    old_argv, old_cwd, out, err = sys.argv, os.getcwd(), io.StringIO(), io.StringIO()
     sys.argv = [str(BIN/cmd), *args]
     os.chdir(cwd)
     try:
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             try: runpy.run_path(str(BIN/cmd), run_name='__main__'); status = 0
-            except SystemExit as e: status = e.code
+            except SystemExit as e: status = 0 if e.code is None else e.code
             except BaseException: traceback.print_exc(); status = 'traceback'
     finally: sys.argv = old_argv; os.chdir(old_cwd)
-    return status, err.getvalue()
+    return status, out.getvalue(), err.getvalue()
+
+
+def run_case(cmd, args, cwd) -> tuple:
+    "`run_script`'s (exit status, stderr)."
+    status, _, err = run_script(cmd, args, cwd)
+    return status, err
 
 
 def verdict(status, err, msg) -> dict:

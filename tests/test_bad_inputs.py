@@ -12,16 +12,16 @@ Covered elsewhere (not repeated here):
   empty image folder / missing data sets .......... tests/test_data.py::test_folder_empty, test_folder_missing, test_cifar10_missing_no_download
   eps < 0: robustness_report, run_evaluation ...... tests/test_evaluate.py::test_bad_inputs, test_run_evaluation_injected_and_errors
   eps < 0, steps 0, unknown names: TrainConfig .... tests/test_train.py::test_config_messages
-  eps < 0, steps 0, unknown names, CLI ............ tests/test_cli.py::test_bad_input_one_line_status_2_nothing_written
+  eps < 0, steps 0, unknown names, CLI ............ test_cli_bad_inputs_one_line_status_2 (below), tests/test_catalogue.py
   n < 1, unknown protocol/attack (API) ............ tests/test_evaluate.py::test_run_evaluation_injected_and_errors
   unknown attack name (make_attack) ............... tests/test_attacks.py::test_make_attack_errors_and_options
   unknown attack *options* are ignored (by design:
     options go to the attacks that take them) ..... tests/test_attacks.py::test_make_attack_errors_and_options
   missing / corrupt / unsafe checkpoint ........... tests/test_checkpoint.py::test_missing_truncated_corrupt, test_code_carrying_pickle_is_refused
-  existing run dir without --resume/--overwrite ... tests/test_cli.py::test_existing_run_dir_train_resume_overwrite_eval
-  --resume of nothing, --data-dir missing (CLI) ... tests/test_cli.py::test_bad_input_one_line_status_2_nothing_written
+  existing run dir without --resume/--overwrite ... tests/test_cli.py::test_existing_run_dir_train_resume_overwrite
+  --resume of nothing, --data-dir missing (CLI) ... test_cli_bad_inputs_one_line_status_2 (below), tests/test_catalogue.py
 """
-import hashlib, runpy, sys, tempfile, warnings
+import hashlib, tempfile, warnings
 from pathlib import Path
 import pytest, torch
 from torch.utils.data import TensorDataset
@@ -31,9 +31,9 @@ from ewas_nb.baselines import build_model, load_model
 from ewas_nb.runs import check_out_dir, load_checkpoint
 from ewas_nb.evaluate import EvalSpec, robustness_report, run_evaluation
 from ewas_nb.train import TrainConfig, fit, run_training, stored_config
+from catalogue import run_script
 
 torch.set_num_threads(1)
-BIN = Path(sys.executable).parent
 TINY = dict(dataset='digits', size=8, width=0.0625, epochs=1, batch=64, steps=1, train_subset=128, val_n=32,
             val_steps=1, progress=False)
 QUICK = dict(attacks=['clean', 'pgd20'], steps=2, progress=False, checks=False)
@@ -287,17 +287,11 @@ def test_failed_api_calls_leave_earlier_results_intact(run):
 
 
 # ---------------------------------------------------------------- CLI
-# The console scripts run in this process (runpy runs each script file as `python ewas-train ...` would: same
-# argument parsing, same `sys.exit` status), as a fresh process per case costs seconds of imports on a busy CPU.
-# Separate processes: tests/test_cli.py (user errors) and nbs/07_cli.ipynb (also the one-line argparse errors).
-def cli(cmd, *args, cwd, capsys, monkeypatch):
+# The console scripts run in this process (catalogue.run_script), as a fresh process per case costs seconds of imports
+# on a busy CPU. Separate processes: tests/test_cli.py, tests/test_faults.py and nbs/07_cli.ipynb.
+def cli(cmd, *args, cwd):
     "Run console script `cmd` with `args` in `cwd`: (exit status, stdout, stderr)."
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, 'argv', [str(BIN/cmd), *args])
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as e: runpy.run_path(str(BIN/cmd), run_name='__main__')
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
+    return run_script(cmd, args, cwd)
 
 
 def check_error(res, msg):
@@ -307,7 +301,7 @@ def check_error(res, msg):
     assert status == 2 and len(lines) == 1 and lines[0].startswith('error: ') and msg in lines[0], (status, err[-2000:])
 
 
-def test_cli_bad_inputs_one_line_status_2(tmp_path, unwritable, capsys, monkeypatch):
+def test_cli_bad_inputs_one_line_status_2(tmp_path, unwritable):
     "Each case in a fresh empty directory, which must stay empty."
     (tmp_path/'empty_folder'/'train').mkdir(parents=True)
     (tmp_path/'empty_folder'/'test').mkdir()
@@ -329,12 +323,12 @@ def test_cli_bad_inputs_one_line_status_2(tmp_path, unwritable, capsys, monkeypa
              ('ewas-demo', ['--out', str(unwritable/'demo')], "not writable")]
     for i, (cmd, args, msg) in enumerate(cases):
         d = tmp_path/f'c{i}'; d.mkdir()
-        check_error(cli(cmd, *args, cwd=d, capsys=capsys, monkeypatch=monkeypatch), msg)
+        check_error(cli(cmd, *args, cwd=d), msg)
         assert list(d.iterdir()) == [], (cmd, args, list(d.iterdir()))
 
 
 @pytest.mark.filterwarnings('ignore:.*sanity check')
-def test_cli_failures_leave_earlier_results_intact(run, unwritable, capsys, monkeypatch):
+def test_cli_failures_leave_earlier_results_intact(run, unwritable):
     "Failing commands aimed at an existing run and report, even with --overwrite, change none of their files."
     before = snapshot(run)
     cases = [('ewas-train', ['--out', 'run', '--overwrite', '--batch', '1'], "batch must be an integer >= 2"),
@@ -344,11 +338,11 @@ def test_cli_failures_leave_earlier_results_intact(run, unwritable, capsys, monk
              ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--device', 'tpu9'], "unknown device 'tpu9'"),
              ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--attacks', 'clean', '--n', '0'], "n must be an integer >= 1"),
              ('ewas-eval', ['run/last.pt', '--out', str(unwritable/'ev')], "not writable")]
-    for cmd, args, msg in cases: check_error(cli(cmd, *args, cwd=run, capsys=capsys, monkeypatch=monkeypatch), msg)
+    for cmd, args, msg in cases: check_error(cli(cmd, *args, cwd=run), msg)
     assert snapshot(run) == before
     # documented correction: a report directory that does not exist yet is created (parents too); n=1 simply works
     status, out, err = cli('ewas-eval', 'run/last.pt', '--out', 'new/deep/ev', '--n', '1', '--attacks', 'clean,pgd20',
-                           '--no-adaptive', '--threads', '1', cwd=run, capsys=capsys, monkeypatch=monkeypatch)
+                           '--no-adaptive', '--threads', '1', cwd=run)
     assert status == 0, err[-2000:]
     assert (run/'new'/'deep'/'ev'/'report.json').exists()
     assert {k: v for k, v in snapshot(run).items() if not k.startswith('new/')} == before

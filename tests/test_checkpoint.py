@@ -89,7 +89,7 @@ def test_kill_during_save_leaves_previous_checkpoint(tmp_path):
 
 
 # -- exact resume after SIGKILL mid-epoch ------------------------------------------------------------------------
-TINY = ['--ewas', '--size', '8', '--width', '0.125', '--epochs', '3', '--batch', '32', '--steps', '2', '--val-n', '64',
+TINY = ['--ewas', '--size', '8', '--width', '0.125', '--epochs', '3', '--batch', '32', '--steps', '2', '--train-subset', '512', '--val-n', '64',
         '--val-steps', '2', '--threads', '1', '--quiet', '--seed', '3']
 
 
