@@ -1,5 +1,6 @@
-"""Fault injection: what survives when a run is cut off or its storage fails. Every case runs the real console scripts
-in fresh processes and compares file hashes before and after.
+"""Fault injection: what survives when a run is cut off or its storage fails. Every fault hits the real console scripts
+in fresh processes (the runs they start from are made in this process, `catalogue.run_script`: seconds of imports
+less) and compares file hashes before and after.
 
   kill -9 during checkpoint writes ..... the last complete checkpoint loads; the next writer removes the partial file
   SIGINT mid-epoch (ewas-train) ........ status 130, one line with what was kept and the command that resumes it
@@ -13,6 +14,7 @@ import hashlib, os, re, shlex, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from ewas_nb.runs import load_checkpoint, run_lock
+from catalogue import run_script
 
 BIN = Path(sys.executable).parent
 FOLDER = '--size 8 --width 0.0625 --batch 8 --steps 1 --val-n 4 --val-steps 1 --quiet --threads 1 --epochs 1'.split()
@@ -63,8 +65,7 @@ def epochs_done(run_dir) -> int:
 def trained(tmp_path_factory):
     "A finished 1-epoch digits run to evaluate (made once)."
     d = tmp_path_factory.mktemp('trained')
-    env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg', 'XDG_CACHE_HOME': str(d/'cache')}
-    rc, _, err = run('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=d, env=env)
+    rc, _, err = run_script('ewas-train', ['--ewas', *TINY, '--epochs', '1', '--out', 'run'], d)
     assert rc == 0, err[-2000:]
     return d/'run'/'last.pt'
 
@@ -120,7 +121,7 @@ def test_sigint_mid_epoch_keeps_epochs_and_says_how_to_resume(tmp_path, env):
 
 def test_sigterm_mid_evaluation_resumes_to_the_same_report(tmp_path, env, trained):
     args = [str(trained), '--n', '360', '--attacks', 'clean,pgd20', '--no-adaptive', '--no-checks', '--batch-size', '4', '--threads', '1']
-    rc, _, err = run('ewas-eval', *args, '--out', 'whole', cwd=tmp_path, env=env)
+    rc, _, err = run_script('ewas-eval', [*args, '--out', 'whole'], tmp_path)   # the uninterrupted reference
     assert rc == 0, err[-2000:]
     p = start('ewas-eval', *args, '--out', 'cut', cwd=tmp_path, env=env)
     batches = tmp_path/'cut'/'batches.jsonl'
@@ -162,7 +163,7 @@ def fill(d, leave:int):
 
 
 def test_disk_full_keeps_the_last_checkpoint(tmpfs, env):
-    rc, _, err = run('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs, env=env)
+    rc, _, err = run_script('ewas-train', ['--ewas', *TINY, '--epochs', '1', '--out', 'run'], tmpfs)
     assert rc == 0, err[-2000:]
     before = hashes(tmpfs/'run')
     fill(tmpfs, leave=0)
