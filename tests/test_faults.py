@@ -1,6 +1,7 @@
-"""Fault injection: what survives when a run is cut off or its storage fails. Every fault hits the real console scripts
-in fresh processes (the runs they start from are made in this process, `catalogue.run_script`: seconds of imports
-less) and compares file hashes before and after.
+"""Fault injection: what survives when a run is cut off or its storage fails, comparing file hashes before and after.
+Kills, signals and two writers hit the real console scripts in fresh processes; full and read-only file systems and
+corrupt images, where the fault is in the files, run the same scripts in this process (`catalogue.run_script`: seconds
+of imports less), as do the runs the faults start from.
 
   kill -9 during checkpoint writes ..... the last complete checkpoint loads; the next writer removes the partial file
   SIGINT mid-epoch (ewas-train) ........ status 130, one line with what was kept and the command that resumes it
@@ -41,6 +42,11 @@ def run(cmd, *args, cwd, env, timeout=300):
     return p.returncode, out, err
 
 
+def here(cmd, *args, cwd):
+    "`run` in this process (`catalogue.run_script`): where the fault is in the files, not in the process."
+    return run_script(cmd, list(args), cwd)
+
+
 def wait_for(cond, timeout=240, what='condition'):
     t0 = time.time()
     while not cond():
@@ -65,7 +71,7 @@ def epochs_done(run_dir) -> int:
 def trained(tmp_path_factory):
     "A finished 1-epoch digits run to evaluate (made once)."
     d = tmp_path_factory.mktemp('trained')
-    rc, _, err = run_script('ewas-train', ['--ewas', *TINY, '--epochs', '1', '--out', 'run'], d)
+    rc, _, err = here('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=d)
     assert rc == 0, err[-2000:]
     return d/'run'/'last.pt'
 
@@ -121,7 +127,7 @@ def test_sigint_mid_epoch_keeps_epochs_and_says_how_to_resume(tmp_path, env):
 
 def test_sigterm_mid_evaluation_resumes_to_the_same_report(tmp_path, env, trained):
     args = [str(trained), '--n', '360', '--attacks', 'clean,pgd20', '--no-adaptive', '--no-checks', '--batch-size', '4', '--threads', '1']
-    rc, _, err = run_script('ewas-eval', [*args, '--out', 'whole'], tmp_path)   # the uninterrupted reference
+    rc, _, err = here('ewas-eval', *args, '--out', 'whole', cwd=tmp_path)   # the uninterrupted reference
     assert rc == 0, err[-2000:]
     p = start('ewas-eval', *args, '--out', 'cut', cwd=tmp_path, env=env)
     batches = tmp_path/'cut'/'batches.jsonl'
@@ -162,39 +168,39 @@ def fill(d, leave:int):
     except OSError: pass   # full a little earlier than statvfs said
 
 
-def test_disk_full_keeps_the_last_checkpoint(tmpfs, env):
-    rc, _, err = run_script('ewas-train', ['--ewas', *TINY, '--epochs', '1', '--out', 'run'], tmpfs)
+def test_disk_full_keeps_the_last_checkpoint(tmpfs):
+    rc, _, err = here('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs)
     assert rc == 0, err[-2000:]
     before = hashes(tmpfs/'run')
     fill(tmpfs, leave=0)
-    rc, _, err = run('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs, env=env)
+    rc, _, err = here('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs)
     assert rc == 1, err[-2000:]
     one_line(err, "error: cannot write", "no space left on the device", "partial files were removed")
     assert hashes(tmpfs/'run') == before                   # every earlier file byte-identical, no partial file
     print(f"\ndisk full while training: status 1; {one_line(err, 'error')}; {len(before)} files before and after, "
           f"last.pt sha256 {before['last.pt'][:16]} both times")
     (tmpfs/'filler').unlink()                              # space again: the same command continues the run
-    rc, _, err = run('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs, env=env)
+    rc, _, err = here('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs)
     assert rc == 0 and load_checkpoint(tmpfs/'run'/'last.pt')['epoch'] == 2, err[-2000:]
 
 
-def test_disk_full_during_evaluation(tmpfs, env, trained):
+def test_disk_full_during_evaluation(tmpfs, trained):
     fill(tmpfs, leave=0)
-    rc, _, err = run('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--no-adaptive', '--no-checks', '--out', 'ev',
-                     '--threads', '1', cwd=tmpfs, env=env)
+    rc, _, err = here('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--no-adaptive', '--no-checks', '--out', 'ev',
+                     '--threads', '1', cwd=tmpfs)
     assert rc == 1, err[-2000:]
     line = one_line(err, "error: cannot write", "no space left on the device")
     assert not [p for p in tmpfs.rglob('*') if p.name != 'filler' and p.is_file()]
     print(f"\ndisk full while evaluating: status 1; {line}; no file left behind")
 
 
-def test_read_only_file_system_is_refused_before_work(tmpfs, env, trained):
+def test_read_only_file_system_is_refused_before_work(tmpfs, trained):
     (tmpfs/'ev').mkdir()
     if subprocess.run(['mount', '-o', 'remount,ro', str(tmpfs)], capture_output=True).returncode: pytest.skip("cannot remount read-only")
-    rc, _, err = run('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--out', 'ev/x', '--threads', '1', cwd=tmpfs, env=env)
+    rc, _, err = here('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--out', 'ev/x', '--threads', '1', cwd=tmpfs)
     assert rc == 2, err[-2000:]
     one_line(err, "is not writable", "Read-only file system")
-    rc, _, err = run('ewas-train', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs, env=env)
+    rc, _, err = here('ewas-train', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs)
     assert rc == 2
     print(f"\nread-only file system: status 2; {one_line(err, 'is not writable', 'Read-only file system')}")
 
@@ -214,18 +220,18 @@ def image_folder(root, bad=('train/cat/broken.jpg', 'train/dog/empty.png')):
     return root
 
 
-def test_corrupt_images_named_nothing_written(tmp_path, env):
+def test_corrupt_images_named_nothing_written(tmp_path):
     data = image_folder(tmp_path/'data')
     work = tmp_path/'work'; work.mkdir()
     for cmd, args in [('ewas-train', ['--dataset', 'folder', '--data-dir', str(data), *FOLDER, '--out', 'run']),
                       ('ewas-demo', ['--data-dir', str(data), '--epochs', '1', '--out', 'demo', '--threads', '1'])]:
-        rc, _, err = run(cmd, *args, cwd=work, env=env)
+        rc, _, err = here(cmd, *args, cwd=work)
         assert rc == 2, err[-2000:]
         line = one_line(err, "2 unreadable image(s) in", "cat/broken.jpg", "dog/empty.png", "--skip-bad-images")
         assert list(work.iterdir()) == [], list(work.iterdir())
         print(f"\ncorrupt images, {cmd}: status 2, nothing written; {line}")
-    rc, _, err = run('ewas-train', '--dataset', 'folder', '--data-dir', str(data), *FOLDER, '--out', 'run', '--skip-bad-images',
-                     cwd=work, env=env)
+    rc, _, err = here('ewas-train', '--dataset', 'folder', '--data-dir', str(data), *FOLDER, '--out', 'run', '--skip-bad-images',
+                     cwd=work)
     assert rc == 0 and "skipped 2 unreadable image(s)" in err, err[-2000:]
     assert load_checkpoint(work/'run'/'last.pt')['config']['data_dir'] == str(data.resolve())   # stored absolute
 
@@ -234,12 +240,15 @@ def test_corrupt_images_named_nothing_written(tmp_path, env):
 def test_second_writer_is_refused(tmp_path, env):
     p = start('ewas-train', '--ewas', *TINY, '--epochs', '200', '--out', 'run', cwd=tmp_path, env=env)
     wait_for(lambda: epochs_done(tmp_path/'run') >= 1 or p.poll() is not None, what='the first epoch')
+    p.send_signal(signal.SIGSTOP)   # paused, it still holds the directory, and leaves the CPU to the two that start
     second = {x: start('ewas-train', *TINY, '--epochs', '200', '--out', 'run', x, cwd=tmp_path, env=env) for x in ('--resume', '--overwrite')}
     for extra, q in second.items():   # both at once: each starting process is seconds of imports
         _, err = q.communicate(timeout=300)
         assert q.returncode == 2, err[-2000:]
         print(f"\nsecond writer ({extra}): status 2; {one_line(err, 'run directory run is in use by another process (pid', 'pick another --out')}")
     assert p.poll() is None, "the first writer was harmed"
+    p.send_signal(signal.SIGCONT); time.sleep(0.5)
+    assert p.poll() is None, "the first writer did not go on"
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=120)
     assert p.returncode == 130 and load_checkpoint(tmp_path/'run'/'last.pt')['epoch'] >= 1
