@@ -3,7 +3,7 @@
 The model has no batch norm: under DDP its statistics would be per process (SyncBatchNorm needs CUDA), so the two
 runs would legitimately differ. The training attack starts without random noise (`random_start=False`): each
 process draws its own noise, so a random start is not the same draw as in one process."""
-import os, subprocess, sys, textwrap, time
+import os, runpy, subprocess, sys, textwrap, time
 from pathlib import Path
 import pytest, torch
 from ewas_nb.runs import load_checkpoint
@@ -35,13 +35,14 @@ def test_two_gloo_processes_match_one(tmp_path, method):
     env = {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg'}
     env.pop('WORLD_SIZE', None)
     t0 = time.time()
-    one = subprocess.Popen([sys.executable, str(script), str(tmp_path/'one'), method], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    two = subprocess.run([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
-                          str(script), str(tmp_path/'two'), method], env=env, capture_output=True, text=True)
-    o, e = one.communicate()
-    assert one.returncode == 0, e
-    assert two.returncode == 0, two.stderr[-3000:]
+    two = subprocess.Popen([sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node', '2',
+                            str(script), str(tmp_path/'two'), method], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert 'WORLD_SIZE' not in os.environ
+    argv, sys.argv = sys.argv, [str(script), str(tmp_path/'one'), method]
+    try: runpy.run_path(str(script), run_name='__main__')   # the one-process run in this process, meanwhile: no imports to wait for
+    finally: sys.argv = argv
+    o, e = two.communicate(timeout=110)
+    assert two.returncode == 0, e[-3000:]
     a, b = load_checkpoint(tmp_path/'one'/'last.pt'), load_checkpoint(tmp_path/'two'/'last.pt')
     assert (a['config']['world_size'], b['config']['world_size']) == (1, 2)
     assert a['epoch'] == b['epoch'] == 2
