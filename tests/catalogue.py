@@ -142,7 +142,7 @@ def snapshot(d) -> dict:
             for p in sorted(Path(d).rglob('*')) if p.is_file()}
 
 
-def run_script(cmd, args, cwd) -> tuple:
+def run_script(cmd, *args, cwd) -> tuple:
     """Run console script `cmd` in this process (runpy, as `python ewas-... args` would: the same parsing and `sys.exit`
     status, without a fresh process's seconds of imports), in `cwd`: (exit status, stdout, stderr); an exception that
     escapes is printed to stderr and its status is 'traceback'."""
@@ -160,7 +160,7 @@ def run_script(cmd, args, cwd) -> tuple:
 
 def run_case(cmd, args, cwd) -> tuple:
     "`run_script`'s (exit status, stderr)."
-    status, _, err = run_script(cmd, args, cwd)
+    status, _, err = run_script(cmd, *args, cwd=cwd)
     return status, err
 
 

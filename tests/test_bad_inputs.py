@@ -289,9 +289,6 @@ def test_failed_api_calls_leave_earlier_results_intact(run):
 # ---------------------------------------------------------------- CLI
 # The console scripts run in this process (catalogue.run_script), as a fresh process per case costs seconds of imports
 # on a busy CPU. Separate processes: tests/test_cli.py, tests/test_faults.py and nbs/07_cli.ipynb.
-def cli(cmd, *args, cwd):
-    "Run console script `cmd` with `args` in `cwd`: (exit status, stdout, stderr)."
-    return run_script(cmd, args, cwd)
 
 
 def check_error(res, msg):
@@ -323,7 +320,7 @@ def test_cli_bad_inputs_one_line_status_2(tmp_path, unwritable):
              ('ewas-demo', ['--out', str(unwritable/'demo')], "not writable")]
     for i, (cmd, args, msg) in enumerate(cases):
         d = tmp_path/f'c{i}'; d.mkdir()
-        check_error(cli(cmd, *args, cwd=d), msg)
+        check_error(run_script(cmd, *args, cwd=d), msg)
         assert list(d.iterdir()) == [], (cmd, args, list(d.iterdir()))
 
 
@@ -338,10 +335,10 @@ def test_cli_failures_leave_earlier_results_intact(run, unwritable):
              ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--device', 'tpu9'], "unknown device 'tpu9'"),
              ('ewas-eval', ['run/last.pt', '--out', 'ev', '--overwrite', '--attacks', 'clean', '--n', '0'], "n must be an integer >= 1"),
              ('ewas-eval', ['run/last.pt', '--out', str(unwritable/'ev')], "not writable")]
-    for cmd, args, msg in cases: check_error(cli(cmd, *args, cwd=run), msg)
+    for cmd, args, msg in cases: check_error(run_script(cmd, *args, cwd=run), msg)
     assert snapshot(run) == before
     # documented correction: a report directory that does not exist yet is created (parents too); n=1 simply works
-    status, out, err = cli('ewas-eval', 'run/last.pt', '--out', 'new/deep/ev', '--n', '1', '--attacks', 'clean,pgd20',
+    status, out, err = run_script('ewas-eval', 'run/last.pt', '--out', 'new/deep/ev', '--n', '1', '--attacks', 'clean,pgd20',
                            '--no-adaptive', '--threads', '1', cwd=run)
     assert status == 0, err[-2000:]
     assert (run/'new'/'deep'/'ev'/'report.json').exists()

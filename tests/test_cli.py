@@ -19,20 +19,20 @@ TINY = ('--size 8 --width 0.0625 --epochs 1 --batch 64 --steps 1 --train-subset 
 
 def test_existing_run_dir_train_resume_overwrite(tmp_path):
     "In this process (`run_script`): the console script as `ewas-train ...` runs it, without a fresh process's imports."
-    status, _, err = run_script('ewas-train', ['--ewas', *TINY, '--out', 'run'], tmp_path)
+    status, _, err = run_script('ewas-train', '--ewas', *TINY, '--out', 'run', cwd=tmp_path)
     assert status == 0, err
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path/'run').iterdir()}
-    status, _, err = run_script('ewas-train', ['--ewas', *TINY, '--out', 'run'], tmp_path)
+    status, _, err = run_script('ewas-train', '--ewas', *TINY, '--out', 'run', cwd=tmp_path)
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and lines[0].startswith('error: run directory run exists; pass --resume'), err
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path/'run').iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ['run']
     # --resume with more epochs extends the run with its stored options; --overwrite replaces it
-    status, _, err = run_script('ewas-train', ['--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1'], tmp_path)
+    status, _, err = run_script('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmp_path)
     assert status == 0, err
     ck = load_checkpoint(tmp_path/'run'/'last.pt')
     assert ck['epoch'] == 2 and ck['config']['defense'] == 'ewas' and len(ck['metrics']) == 2
-    status, _, err = run_script('ewas-train', [*TINY, '--out', 'run', '--overwrite'], tmp_path)
+    status, _, err = run_script('ewas-train', *TINY, '--out', 'run', '--overwrite', cwd=tmp_path)
     assert status == 0, err
     ck = load_checkpoint(tmp_path/'run'/'last.pt')
     assert ck['epoch'] == 1 and ck['config']['defense'] == 'none'   # ewas-eval of an ewas-train checkpoint: the tests below
@@ -95,9 +95,9 @@ def test_any_model_user_file_state_dict_image_folder(tmp_path):
     # the same call again: the report directory and the images file are refused, then --overwrite replaces both
     again = ['--model', 'user.py:make', '--weights', 'w.pt', '--dataset', 'folder', '--data-dir', 'imgs',
              '--attacks', 'clean,pgd20', '--n', '20', '--save-adv', 'adv.pt', '--threads', '1', '--no-checks']
-    status, _, err = run_script('ewas-eval', again, tmp_path)   # in this process from here on
+    status, _, err = run_script('ewas-eval', *again, cwd=tmp_path)   # in this process from here on
     assert status == 2 and err.startswith("error: run directory w_eval exists"), err
-    status, _, err = run_script('ewas-eval', [*again, '--overwrite', '--budget', 'quick', '--aa-version', 'plus', '--set', 'pgd20.steps=3'], tmp_path)
+    status, _, err = run_script('ewas-eval', *again, '--overwrite', '--budget', 'quick', '--aa-version', 'plus', '--set', 'pgd20.steps=3', cwd=tmp_path)
     assert status == 0, err
     rep = pd.read_csv(tmp_path/'w_eval'/'report.csv')
     assert rep.set_index('attack').steps['pgd20'] == 3 and (rep.budget == 'quick, AutoAttack plus, set pgd20.steps=3').all()
@@ -108,15 +108,15 @@ def test_train_own_model_then_eval_from_checkpoint(tmp_path):
     "`ewas-train --model FILE.py:FUNCTION` records the function: `ewas-eval CHECKPOINT` rebuilds the model from it, from another directory."
     (tmp_path/'user.py').write_text(USER_NET)
     _image_folder(tmp_path/'imgs', n=16)
-    status, _, err = run_script('ewas-train', ['--model', 'user.py:make', '--dataset', 'folder', '--data-dir', 'imgs', '--epochs', '1',
-                                '--batch', '4', '--steps', '1', '--val-n', '4', '--val-steps', '1', '--quiet', '--threads', '1', '--out', 'run'],
-                                tmp_path)   # in this process: the user's file is imported under a name of its path
+    status, _, err = run_script('ewas-train', '--model', 'user.py:make', '--dataset', 'folder', '--data-dir', 'imgs', '--epochs', '1',
+                                '--batch', '4', '--steps', '1', '--val-n', '4', '--val-steps', '1', '--quiet', '--threads', '1', '--out', 'run',
+                                cwd=tmp_path)   # in this process: the user's file is imported under a name of its path
     assert status == 0, err
     ck = load_checkpoint(tmp_path/'run'/'last.pt')
     assert ck['config']['model'] == {'factory': f"{(tmp_path/'user.py').resolve()}:make", 'kwargs': {}}
     (tmp_path/'elsewhere').mkdir()
-    status, _, err = run_script('ewas-eval', ['../run/last.pt', '--attacks', 'clean,pgd20', '--n', '8', '--no-checks', '--threads', '1'],
-                                tmp_path/'elsewhere')
+    status, _, err = run_script('ewas-eval', '../run/last.pt', '--attacks', 'clean,pgd20', '--n', '8', '--no-checks', '--threads', '1',
+                                cwd=tmp_path/'elsewhere')
     assert status == 0, err
     assert (tmp_path/'run'/'last_eval'/'per_example.csv').exists()
 
@@ -167,7 +167,7 @@ def test_torchrun_two_processes_give_the_one_process_report(tmp_path):
     for cascade in ([], ['--cascade']):
         out = lambda name: f"{name}{'-cascade' if cascade else ''}"
         opts = lambda name: [*args, *cascade, '--out', out(name), '--save-adv', f'{out(name)}.pt', '--quiet']
-        status, stdout, stderr = run_script('ewas-eval', opts('one'), tmp_path)
+        status, stdout, stderr = run_script('ewas-eval', *opts('one'), cwd=tmp_path)
         assert status == 0, stderr
         r = subprocess.run([str(BIN/'torchrun'), '--standalone', '--nproc-per-node', '2', str(BIN/'ewas-eval'), *opts('two')],
                            cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600)
@@ -187,12 +187,12 @@ def test_torchrun_two_processes_give_the_one_process_report(tmp_path):
 def test_grey_image_folder_channels_1(tmp_path):
     "`--channels 1`: a grey ImageFolder trains a one-channel ResNet-18 that evaluates from its checkpoint; `ewas-eval --model` takes it too."
     _image_folder(tmp_path/'imgs', n=16)   # colour files, read as grey
-    status, _, err = run_script('ewas-train', ['--dataset', 'folder', '--data-dir', 'imgs', '--channels', '1', '--width', '0.0625', '--epochs', '1',
-                                '--batch', '4', '--steps', '1', '--val-n', '4', '--val-steps', '1', '--quiet', '--threads', '1', '--out', 'run'], tmp_path)
+    status, _, err = run_script('ewas-train', '--dataset', 'folder', '--data-dir', 'imgs', '--channels', '1', '--width', '0.0625', '--epochs', '1',
+                                '--batch', '4', '--steps', '1', '--val-n', '4', '--val-steps', '1', '--quiet', '--threads', '1', '--out', 'run', cwd=tmp_path)
     assert status == 0, err
     cfg = load_checkpoint(tmp_path/'run'/'last.pt')['config']
     assert cfg['channels'] == 1 and cfg['model']['in_chans'] == 1
-    status, out, err = run_script('ewas-eval', ['run/last.pt', '--attacks', 'clean,pgd20', '--n', '8', '--no-checks', '--threads', '1', '--quiet'], tmp_path)
+    status, out, err = run_script('ewas-eval', 'run/last.pt', '--attacks', 'clean,pgd20', '--n', '8', '--no-checks', '--threads', '1', '--quiet', cwd=tmp_path)
     assert status == 0 and 'worst-case' in out, err
     # the user's file in a fresh process
     (tmp_path/'grey.py').write_text(USER_NET.replace('nn.Conv2d(3,', 'nn.Conv2d(1,'))

@@ -22,6 +22,12 @@ FOLDER = '--size 8 --width 0.0625 --batch 8 --steps 1 --val-n 4 --val-steps 1 --
 TINY = ('--size 8 --width 0.0625 --batch 64 --steps 1 --train-subset 512 --val-n 32 --val-steps 1 --quiet --threads 1').split()
 
 
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    "The runs in this process keep their data caches under tmp_path, as the fresh processes do (`env`)."
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path/'cache'))
+
+
 @pytest.fixture
 def env(tmp_path):
     return {**os.environ, 'OMP_NUM_THREADS': '1', 'MPLBACKEND': 'Agg', 'XDG_CACHE_HOME': str(tmp_path/'cache')}
@@ -40,11 +46,6 @@ def run(cmd, *args, cwd, env, timeout=300):
     p = start(cmd, *args, cwd=cwd, env=env)
     out, err = p.communicate(timeout=timeout)
     return p.returncode, out, err
-
-
-def here(cmd, *args, cwd):
-    "`run` in this process (`catalogue.run_script`): where the fault is in the files, not in the process."
-    return run_script(cmd, list(args), cwd)
 
 
 def wait_for(cond, timeout=240, what='condition'):
@@ -71,7 +72,7 @@ def epochs_done(run_dir) -> int:
 def trained(tmp_path_factory):
     "A finished 1-epoch digits run to evaluate (made once)."
     d = tmp_path_factory.mktemp('trained')
-    rc, _, err = here('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=d)
+    rc, _, err = run_script('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=d)
     assert rc == 0, err[-2000:]
     return d/'run'/'last.pt'
 
@@ -127,7 +128,7 @@ def test_sigint_mid_epoch_keeps_epochs_and_says_how_to_resume(tmp_path, env):
 
 def test_sigterm_mid_evaluation_resumes_to_the_same_report(tmp_path, env, trained):
     args = [str(trained), '--n', '360', '--attacks', 'clean,pgd20', '--no-adaptive', '--no-checks', '--batch-size', '4', '--threads', '1']
-    rc, _, err = here('ewas-eval', *args, '--out', 'whole', cwd=tmp_path)   # the uninterrupted reference
+    rc, _, err = run_script('ewas-eval', *args, '--out', 'whole', cwd=tmp_path)   # the uninterrupted reference
     assert rc == 0, err[-2000:]
     p = start('ewas-eval', *args, '--out', 'cut', cwd=tmp_path, env=env)
     batches = tmp_path/'cut'/'batches.jsonl'
@@ -169,24 +170,24 @@ def fill(d, leave:int):
 
 
 def test_disk_full_keeps_the_last_checkpoint(tmpfs):
-    rc, _, err = here('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs)
+    rc, _, err = run_script('ewas-train', '--ewas', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs)
     assert rc == 0, err[-2000:]
     before = hashes(tmpfs/'run')
     fill(tmpfs, leave=0)
-    rc, _, err = here('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs)
+    rc, _, err = run_script('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs)
     assert rc == 1, err[-2000:]
     one_line(err, "error: cannot write", "no space left on the device", "partial files were removed")
     assert hashes(tmpfs/'run') == before                   # every earlier file byte-identical, no partial file
     print(f"\ndisk full while training: status 1; {one_line(err, 'error')}; {len(before)} files before and after, "
           f"last.pt sha256 {before['last.pt'][:16]} both times")
     (tmpfs/'filler').unlink()                              # space again: the same command continues the run
-    rc, _, err = here('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs)
+    rc, _, err = run_script('ewas-train', '--out', 'run', '--resume', '--epochs', '2', '--quiet', '--threads', '1', cwd=tmpfs)
     assert rc == 0 and load_checkpoint(tmpfs/'run'/'last.pt')['epoch'] == 2, err[-2000:]
 
 
 def test_disk_full_during_evaluation(tmpfs, trained):
     fill(tmpfs, leave=0)
-    rc, _, err = here('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--no-adaptive', '--no-checks', '--out', 'ev',
+    rc, _, err = run_script('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--no-adaptive', '--no-checks', '--out', 'ev',
                      '--threads', '1', cwd=tmpfs)
     assert rc == 1, err[-2000:]
     line = one_line(err, "error: cannot write", "no space left on the device")
@@ -197,10 +198,10 @@ def test_disk_full_during_evaluation(tmpfs, trained):
 def test_read_only_file_system_is_refused_before_work(tmpfs, trained):
     (tmpfs/'ev').mkdir()
     if subprocess.run(['mount', '-o', 'remount,ro', str(tmpfs)], capture_output=True).returncode: pytest.skip("cannot remount read-only")
-    rc, _, err = here('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--out', 'ev/x', '--threads', '1', cwd=tmpfs)
+    rc, _, err = run_script('ewas-eval', str(trained), '--n', '16', '--attacks', 'clean', '--out', 'ev/x', '--threads', '1', cwd=tmpfs)
     assert rc == 2, err[-2000:]
     one_line(err, "is not writable", "Read-only file system")
-    rc, _, err = here('ewas-train', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs)
+    rc, _, err = run_script('ewas-train', *TINY, '--epochs', '1', '--out', 'run', cwd=tmpfs)
     assert rc == 2
     print(f"\nread-only file system: status 2; {one_line(err, 'is not writable', 'Read-only file system')}")
 
@@ -225,12 +226,12 @@ def test_corrupt_images_named_nothing_written(tmp_path):
     work = tmp_path/'work'; work.mkdir()
     for cmd, args in [('ewas-train', ['--dataset', 'folder', '--data-dir', str(data), *FOLDER, '--out', 'run']),
                       ('ewas-demo', ['--data-dir', str(data), '--epochs', '1', '--out', 'demo', '--threads', '1'])]:
-        rc, _, err = here(cmd, *args, cwd=work)
+        rc, _, err = run_script(cmd, *args, cwd=work)
         assert rc == 2, err[-2000:]
         line = one_line(err, "2 unreadable image(s) in", "cat/broken.jpg", "dog/empty.png", "--skip-bad-images")
         assert list(work.iterdir()) == [], list(work.iterdir())
         print(f"\ncorrupt images, {cmd}: status 2, nothing written; {line}")
-    rc, _, err = here('ewas-train', '--dataset', 'folder', '--data-dir', str(data), *FOLDER, '--out', 'run', '--skip-bad-images',
+    rc, _, err = run_script('ewas-train', '--dataset', 'folder', '--data-dir', str(data), *FOLDER, '--out', 'run', '--skip-bad-images',
                      cwd=work)
     assert rc == 0 and "skipped 2 unreadable image(s)" in err, err[-2000:]
     assert load_checkpoint(work/'run'/'last.pt')['config']['data_dir'] == str(data.resolve())   # stored absolute
