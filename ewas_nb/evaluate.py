@@ -47,8 +47,9 @@ def model_hash(model:nn.Module) -> str:
 # %% ../nbs/06_evaluate.ipynb #438520b0
 class ResultStore:
     "Finished rows and batches of evaluations as JSON lines in `out_dir` (None: in memory only; under torchrun only rank 0 writes)."
-    def __init__(self, out_dir=None):
-        self.dir = Path(out_dir) if out_dir is not None else None
+    def __init__(self, out_dir=None,
+                 stamp:dict=None):   # provenance columns (commit, checkpoint, ...) kept with each row added: a row read back keeps its own
+        self.dir, self.stamp = (Path(out_dir) if out_dir is not None else None), dict(stamp or {})
         self.rows, self.batches = {}, {}
         if self.dir is None: return
         check_writable(self.dir, 'report directory')  # before any attack runs, not after its first batch
@@ -82,7 +83,7 @@ class ResultStore:
         self.batches.setdefault(key, {})[start] = rec
         self._append('batches.jsonl', rec)
     def add_row(self, key, row):
-        self.rows[key] = row
+        self.rows[key] = row = {**row, **self.stamp}
         self._append('rows.jsonl', dict(key=key, row=row))
 
 # %% ../nbs/06_evaluate.ipynb #30701b1c
@@ -466,7 +467,7 @@ def robustness_report(model:nn.Module, x:torch.Tensor, y:torch.Tensor,
             held.enter_context(run_lock(out_dir, 'report directory'))
             _claim(out_dir, _identity(spec, attacks, hashes, len(x)), overwrite)
         on_main(claim)
-        return report(ResultStore(out_dir), out_dir=out_dir)
+        return report(ResultStore(out_dir, stamp=meta), out_dir=out_dir)
 
 def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index, out_dir, progress, verbose) -> pd.DataFrame:
     run = functools.partial(_cascade_rows if spec.cascade else _rows, model, x, y, spec=spec, store=store, num_classes=num_classes,
@@ -478,7 +479,7 @@ def _report(model, x, y, attacks, spec, store, num_classes, hashes, meta, index,
         chk = sanity_checks(model, x, y, None if spec.cascade else df, spec, store, hashes, progress)
         df = _apply_flags(df, chk)
     df.attrs['checks'] = chk
-    for k, v in {'budget': spec.budget_text(), **(meta or {})}.items(): df[k] = v
+    for k, v in {'budget': spec.budget_text(), **(meta or {})}.items(): df[k] = df[k].fillna(v) if k in df else v   # rows read back keep theirs
     if out_dir is not None: on_main(lambda: save_report(df, out_dir, per_example(df, y, index)))
     if verbose or (verbose is None and progress): print(report_markdown(df, width=TERMINAL_WIDTH))
     if dist_info()[0] == 0: _warn_failed(chk)
@@ -514,7 +515,8 @@ def report_markdown(df:pd.DataFrame, title:str="Robustness report",
     head = [f"## {title}", "", f"model `{r0.get('model_hash', '')}`, data `{r0.get('data_hash', '')}` (n={r0['n']}), seed {r0['seed']}, "
             f"ewas_nb {__version__}, torchattacks {torchattacks.__version__}, torch {torch.__version__}"]
     for k in ('budget', 'checkpoint', 'factory', 'weights', 'dataset', 'arch', 'defense', 'commit'):
-        if k in df.columns and r0[k]: head[-1] += f", {k} `{r0[k]}`"
+        vals = list(dict.fromkeys(str(v) for v in df[k] if pd.notna(v) and v != '')) if k in df.columns else []
+        if vals: head[-1] += f", {k} `{'`, `'.join(vals)}`"   # a continued report can name two commits
     chk = df.attrs.get('checks')
     out = head + [""]
     if chk is not None and not chk.passed.all():

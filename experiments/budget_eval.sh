@@ -14,9 +14,10 @@ source tools/env.sh
 R=results/budget
 for run in "$@"; do
   echo "== $run $(date -u +%FT%TZ)"
-  python experiments/test_set_eval.py "$R/$run/last.pt" "$R/$run/test10k" clean > "$R/$run/test10k.log" 2>&1
+  # a finished report is left as it is (run again, it would be rewritten unchanged but for the commit it names)
+  [ -f "$R/$run/test10k/report.json" ] || python experiments/test_set_eval.py "$R/$run/last.pt" "$R/$run/test10k" clean > "$R/$run/test10k.log" 2>&1
   each="$R/$run/eval-each"
-  ewas-eval "$R/$run/last.pt" --out "$each" $( [ -d "$each" ] && echo --resume ) --attacks clean,fgsm-paper,pgd20-paper,cw-paper,fgsm,pgd20,cw \
+  [ -f "$each/report.json" ] || ewas-eval "$R/$run/last.pt" --out "$each" $( [ -d "$each" ] && echo --resume ) --attacks clean,fgsm-paper,pgd20-paper,cw-paper,fgsm,pgd20,cw \
     --no-adaptive --no-checks --n 1000 --batch-size 64 --threads 1 >> "$R/$run/eval-each.log" 2>&1
   out="$R/$run/eval"
   ewas-eval "$R/$run/last.pt" --out "$out" $( [ -d "$out" ] && echo --resume ) --protocol both --n 1000 --cascade --batch-size 64 --threads 1 \
