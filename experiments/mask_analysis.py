@@ -8,8 +8,9 @@ reproduction, on a fixed seeded slice of test images, clean and under attack:
 For the EWAS variants of nbs/09_beyond, whose masks do not come from the label, oracle and wrong force the label's
 (or the wrong class's) row all the same (`select='label'` for the measurement).
 
-Writes results/cpu_repro/mask_analysis.csv (08_reproduce and README.md read it).
-Usage: python experiments/mask_analysis.py [--n 200] [--data-dir DIR] [RUN ...]   (default runs: ewas-s0 cas-s0)
+Writes results/cpu_repro/mask_analysis.csv, or --out (08_reproduce and README.md read it; the budget runs' rows are in
+results/budget/mask_analysis.csv: `--out results/budget/mask_analysis.csv results/budget/ewas-w025-e40-s0 results/budget/cas-w025-e40-s0`).
+Usage: python experiments/mask_analysis.py [--n 200] [--data-dir DIR] [--out CSV] [RUN ...]   (default runs: ewas-s0 cas-s0)
 (experiments/beyond_eval.py calls `mask_analysis` with a run directory and writes its rows to RUN_DIR/mask.csv.)"""
 import argparse
 from pathlib import Path
@@ -53,9 +54,10 @@ if __name__ == '__main__':
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('runs', nargs='*', default=['ewas-s0', 'cas-s0']); p.add_argument('--n', type=int, default=200)
     p.add_argument('--data-dir', default=None)
+    p.add_argument('--out', type=Path, default=RES/'mask_analysis.csv')
     a = p.parse_args()
     torch.set_num_threads(1); tune_cpu_allocator()
     df = pd.DataFrame([r for run in a.runs for r in mask_analysis(run, a.n, data_dir=a.data_dir)])
     for c in ('main', 'alc', 'agree', 'oracle', 'mask changed', 'wrong', 'follows'): df[c] = (100 * df[c]).round(1)
-    df.to_csv(RES/'mask_analysis.csv', index=False)
+    df.to_csv(a.out, index=False)
     print(df.to_string(index=False))

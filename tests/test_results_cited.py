@@ -19,13 +19,18 @@ def file_numbers() -> set:
         except (TypeError, ValueError): pass
     v = pd.read_csv(RES/'cpu_repro'/'verdict.csv')
     for c in ('accuracy', 'lo', 'hi'): v[c].map(add)
-    if (RES/'cpu_repro'/'mask_analysis.csv').exists():
-        m = pd.read_csv(RES/'cpu_repro'/'mask_analysis.csv')
-        for c in ('main', 'alc', 'agree', 'oracle', 'mask changed'): m[c].map(add)
+    for f in (RES/'cpu_repro'/'mask_analysis.csv', RES/'budget'/'mask_analysis.csv'):   # experiments/mask_analysis.py
+        if f.exists():
+            m = pd.read_csv(f)
+            for c in ('main', 'alc', 'agree', 'oracle', 'mask changed', 'wrong', 'follows'):
+                if c in m: m[c].map(add)   # (the small budget's file predates the last two)
     for f in RES.glob('digits_aa/*/report.csv'): (100 * pd.read_csv(f).accuracy).map(add)
     if (RES/'budget'/'table.csv').exists():   # the issue-18 budget runs (08_reproduce, README)
         b = pd.read_csv(RES/'budget'/'table.csv')
         for c in ('accuracy', 'lo', 'hi'): b[c].map(add)
+    if (RES/'budget'/'sweep'/'table.csv').exists():   # the accuracy-vs-compute sweep (experiments/sweep_table.py)
+        w = pd.read_csv(RES/'budget'/'sweep'/'table.csv')
+        for c in ('cpu_hours', 'clean', 'clean_lo', 'clean_hi', 'pgd20', 'pgd20_lo', 'pgd20_hi'): w[c].map(add)
     for f in RES.glob('budget/*/eval/report.json'):   # the sanity checks' measured and expected values
         for c in json.loads(f.read_text()).get('checks') or []:
             for k in ('value', 'expected'): add(str(c[k]).rstrip('%').lstrip('<>= '))
