@@ -41,7 +41,9 @@ The package side uses the public API only: `create_model('resnet18', width=W, nu
 `add_ewas(model, 'layer4.0', num_classes=10, input_size=(3, 32, 32), lam=0.01)`, then per step
 `loss = pgd_loss(model, x, y, eps, alpha, steps)` in train mode, `opt.zero_grad(); loss.backward(); opt.step()`,
 `loss.item()`; variant `package_cl` with `model.to(memory_format=torch.channels_last)` and a channels_last batch;
-`package_default` in the memory format `fit` uses by default (`TrainConfig().channels_last`); `package_compiled` is
+`package_default` in the memory format `fit` uses by default (`TrainConfig().channels_last`), batch norm folded into the
+convolutions for the attack's passes as `pgd_loss` does by default (`fold_bn`); `package_nofold` is `package_default`
+with `fold_bn=False` (batch norm apart, as before 2026-12-04); `package_compiled` is
 `package_cl` with the model wrapped in `torch.compile` (default inductor backend; its compile time is in its warm-up line).
 Computational differences from the official step: the package model begins with a `Normalize` layer (CIFAR-10
 mean/std; the official model takes raw [0, 1] pixels), its random start uses torch's RNG (official: numpy), and it
@@ -268,12 +270,12 @@ def equivalence(width, x, y, a, seed):
 
 
 # ---------------------------------------------------------------- timing
-VARIANTS = ('official', 'package', 'package_cl', 'package_default', 'official_cl', 'official_nofinal', 'package_compiled')
+VARIANTS = ('official', 'package', 'package_cl', 'package_default', 'package_nofold', 'official_cl', 'official_nofinal', 'package_compiled')
 
 
 def make_variant(name, pkg0, port0, x, y):
     "(step closure) for variant `name`: a fresh copy of the shared initial weights and its own SGD."
-    cl = name.endswith(('_cl', '_compiled')) or (name == 'package_default' and TrainConfig().channels_last)   # as `fit` runs by default
+    cl = name.endswith(('_cl', '_compiled')) or (name in ('package_default', 'package_nofold') and TrainConfig().channels_last)   # as `fit` runs by default
     xs = x.contiguous(memory_format=CL) if cl else x
     if name.startswith('official'):
         m = copy.deepcopy(port0)
@@ -284,7 +286,8 @@ def make_variant(name, pkg0, port0, x, y):
     if cl: m = m.to(memory_format=CL)
     o = sgd(m)
     if name == 'package_compiled': m = torch.compile(m)   # the optimiser holds the same parameters
-    return lambda a: package_step(m, o, xs, y, a.eps, a.alpha, a.steps)
+    fold = name != 'package_nofold'
+    return lambda a: package_step(m, o, xs, y, a.eps, a.alpha, a.steps, fold_bn=fold)
 
 
 def timing(x, y, a, seed):
@@ -321,7 +324,8 @@ def timing(x, y, a, seed):
     medc = {n: statistics.median(cpu[n]) for n in names}
     for n in names:
         print(f"{n:<18}{med[n]:>12.3f}{len(x) / med[n]:>9.1f}{medc[n]:>12.3f}{loss[n]:>11.4f}")
-    pairs = [(o, p) for o, p in (('official', 'package_default'), ('official', 'package'), ('official', 'package_cl'),
+    pairs = [(o, p) for o, p in (('official', 'package_default'), ('official', 'package_nofold'), ('package_nofold', 'package_default'),
+                                 ('official', 'package'), ('official', 'package_cl'),
                                  ('official', 'package_compiled'), ('package_cl', 'package_compiled'),
                                  ('official_cl', 'package_cl'), ('official_cl', 'package_default'),
                                  ('official_nofinal', 'package'), ('official', 'official_nofinal'))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_runs.ipynb #bc4d49b1
 from __future__ import annotations
-import contextlib, copy, ctypes, ctypes.util, dataclasses, errno, fcntl, io, json, math, os, pickle, pickletools, random, shutil, signal, sys, tempfile, threading, time, warnings, zipfile
+import collections, contextlib, copy, ctypes, ctypes.util, dataclasses, errno, fcntl, io, json, math, os, pickle, pickletools, random, shutil, signal, sys, tempfile, threading, time, warnings, weakref, zipfile
 from pathlib import Path
 import numpy as np, pandas as pd
 import torch, torch.nn as nn
@@ -15,12 +15,12 @@ from .core import use_labels
 # %% auto #0
 __all__ = ['NORMS', 'RUN_FILES', 'LOCK', 'TRUE_LABEL_MASKS', 'default_device', 'check_device', 'autocast', 'model_device',
            'set_threads', 'dist_info', 'setup_distributed', 'unwrap', 'tune_cpu_allocator', 'unsafe_channels_last',
-           'eval_mode', 'seeded', 'get_rng_state', 'set_rng_state', 'seed_everything', 'all_rng_states', 'parse_eps',
-           'eps_str', 'check_budget', 'check_inputs', 'Interrupted', 'critical', 'interruptible', 'StorageError',
-           'storage_error', 'atomic_write', 'check_writable', 'save_checkpoint', 'unsafe_globals', 'load_checkpoint',
-           'is_run_dir', 'check_out_dir', 'check_new_file', 'prepare_run_dir', 'same_run', 'run_lock', 'interactive',
-           'LogLines', 'progress_bar', 'write_metrics', 'plot_metrics', 'option', 'Settings', 'add_arguments',
-           'from_args']
+           'eval_mode', 'batchnorm_pairs', 'folded_batchnorm', 'seeded', 'get_rng_state', 'set_rng_state',
+           'seed_everything', 'all_rng_states', 'parse_eps', 'eps_str', 'check_budget', 'check_inputs', 'Interrupted',
+           'critical', 'interruptible', 'StorageError', 'storage_error', 'atomic_write', 'check_writable',
+           'save_checkpoint', 'unsafe_globals', 'load_checkpoint', 'is_run_dir', 'check_out_dir', 'check_new_file',
+           'prepare_run_dir', 'same_run', 'run_lock', 'interactive', 'LogLines', 'progress_bar', 'write_metrics',
+           'plot_metrics', 'option', 'Settings', 'add_arguments', 'from_args']
 
 # %% ../nbs/03a_runs.ipynb #bf8d32d7
 def default_device() -> torch.device:
@@ -104,6 +104,67 @@ def eval_mode(model:nn.Module):
     finally:
         for m, t in modes: m.training = t
         for p, r in flags: p.requires_grad_(r)
+
+# %% ../nbs/03a_runs.ipynb #f01dba7d
+def batchnorm_pairs(model:nn.Module, x:torch.Tensor) -> list:
+    "(conv, bn) pairs of `model`: a `Conv2d` whose output only a `BatchNorm2d` with running statistics reads, in one forward of `x`."
+    outs, readers, bn_in, alive, hooks = {}, collections.Counter(), {}, [], []
+    def pre(m, args):
+        for a in args:
+            if torch.is_tensor(a): readers[id(a)] += 1; alive.append(a)   # (held: no id is reused during the pass)
+        if isinstance(m, nn.BatchNorm2d) and args and torch.is_tensor(args[0]): bn_in[m] = id(args[0])
+    def post(m, args, out):
+        if isinstance(m, nn.Conv2d) and torch.is_tensor(out): outs[id(out)] = m; alive.append(out)
+    try:
+        for m in model.modules():
+            if next(m.children(), None) is None: hooks += [m.register_forward_pre_hook(pre), m.register_forward_hook(post)]
+        with torch.no_grad(): model(x)
+    finally:
+        for h in hooks: h.remove()
+    return [(outs[i], bn) for bn, i in bn_in.items() if i in outs and readers[i] == 1 and bn.running_var is not None]
+
+def _fold(conv, bn) -> tuple:
+    "Weight and bias of the one convolution that `conv` then `bn` (eval mode) compute."
+    s = torch.rsqrt(bn.running_var + bn.eps) * (bn.weight if bn.weight is not None else 1)
+    w = conv.weight * s.reshape(-1, *[1] * (conv.weight.dim() - 1))
+    if not conv.weight.is_contiguous() and conv.weight.is_contiguous(memory_format=torch.channels_last):
+        w = w.contiguous(memory_format=torch.channels_last)
+    b = ((conv.bias if conv.bias is not None else 0) - bn.running_mean) * s + (bn.bias if bn.bias is not None else 0)
+    return w, b
+
+@contextlib.contextmanager
+def _folding(pairs:list):
+    "Within the block each (conv, bn) pair is one convolution with bias while `bn` is in eval mode."
+    with torch.no_grad(): folded = [(c, bn, *_fold(c, bn)) for c, bn in pairs]
+    try:
+        for c, bn, w, b in folded:
+            c.forward = lambda t, c=c, bn=bn, w=w, b=b: type(c).forward(c, t) if bn.training else c._conv_forward(t, w, b)
+            bn.forward = lambda t, bn=bn: type(bn).forward(bn, t) if bn.training else t
+        yield
+    finally:
+        for c, bn, *_ in folded: c.__dict__.pop('forward', None); bn.__dict__.pop('forward', None)
+
+def _folds_exactly(model, pairs, x) -> bool:
+    "Does `model` (in eval mode) give the same float32 outputs on `x`, to rounding, with `pairs` folded?"
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
+        a = model(x)
+        with _folding(pairs): b = model(x)
+    return torch.is_tensor(a) and torch.is_tensor(b) and a.shape == b.shape and bool(torch.allclose(
+        a.float(), b.float(), rtol=1e-4, atol=1e-5 * (1 + a.abs().max().item())))
+
+_FOLDS = weakref.WeakKeyDictionary()   # model -> (ids of its modules, its checked pairs): found once per structure
+
+@contextlib.contextmanager
+def folded_batchnorm(model:nn.Module, x:torch.Tensor,
+                     enable:bool=True):   # False: a block that changes nothing
+    "Within the block (an attack: eval mode, fixed weights) every conv → batch-norm pair of `model` runs as one convolution."
+    if not enable: yield model; return
+    key, got = tuple(map(id, model.modules())), _FOLDS.get(model)
+    if got is None or got[0] != key:
+        with eval_mode(model):
+            pairs = batchnorm_pairs(model, x)
+            _FOLDS[model] = got = (key, pairs if pairs and _folds_exactly(model, pairs, x) else [])
+    with _folding(got[1]): yield model
 
 # %% ../nbs/03a_runs.ipynb #4a8b4fa0
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from . import __version__
 from .core import aux_layers, use_labels, aux_loss, trains_with_labels
 from .runs import (progress_bar, Settings, option, all_rng_states, atomic_write, autocast, check_budget, check_device, check_inputs,
-                          check_out_dir, critical, default_device, dist_info, eval_mode, load_checkpoint, model_device, plot_metrics,
+                          check_out_dir, critical, default_device, dist_info, eval_mode, folded_batchnorm, load_checkpoint, model_device, plot_metrics,
                           prepare_run_dir, run_lock, save_checkpoint, seed_everything, seeded, set_rng_state, setup_distributed, tune_cpu_allocator, unsafe_channels_last, unwrap, write_metrics)
 from .data import DATASETS, dataset_info, get_dataset, take, train_valid_split
 from .models import list_models
@@ -27,9 +27,10 @@ def perturb(model:nn.Module, x:torch.Tensor, y:torch.Tensor, loss, *,
             eps:float=8/255,   # L-inf radius (pixel units, inputs in [0, 1])
             alpha:float=2/255, # step size
             steps:int=10,      # number of PGD steps
-            start='uniform'):  # random start: 'uniform', 'normal' (0.001*N(0,1)) or None
+            start='uniform',   # random start: 'uniform', 'normal' (0.001*N(0,1)) or None
+            fold_bn:bool=True): # batch norm folded into the convolutions (`runs.folded_batchnorm`)
     "L-inf PGD (last iterate) maximising `loss(model, x, y) -> (loss, logits)`, crafted in eval mode; returns detached images."
-    with eval_mode(model): return pgd_ascent(model, x.detach(), y, loss, eps, alpha, steps, start)[0].detach()
+    with eval_mode(model), folded_batchnorm(model, x, fold_bn): return pgd_ascent(model, x.detach(), y, loss, eps, alpha, steps, start)[0].detach()
 
 # %% ../nbs/05_train.ipynb #58dcaa9c
 def aux_heads(model:nn.Module) -> list:
@@ -57,12 +58,11 @@ def pgd_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
              steps:int=10,            # attack steps
              random_start:bool=True,  # uniform random start in the eps-ball
              aux:bool=True,           # add the defence layers' auxiliary losses (to the attack too)
-             label_smoothing:float=0.0, **kwargs):  # (label smoothing of the training cross-entropy, not the attack's)
+             label_smoothing:float=0.0, fold_bn:bool=True, **kwargs):  # (label smoothing of the training CE, not the attack's; `perturb`)
     "PGD-AT (Madry): cross-entropy (+ aux) on PGD examples that maximise it (`attacks.training_objective`)."
     net = unwrap(model)
     with use_labels(net, y, attack=True):
-        xa = perturb(net, x, y, training_objective(net, aux), eps=eps, alpha=alpha, steps=steps,
-                     start='uniform' if random_start else None)
+        xa = perturb(net, x, y, training_objective(net, aux), eps=eps, alpha=alpha, steps=steps, start='uniform' if random_start else None, fold_bn=fold_bn)
     return standard_loss(model, xa, y, aux=aux, label_smoothing=label_smoothing)
 
 # %% ../nbs/05_train.ipynb #9ac6a72e
@@ -71,7 +71,7 @@ def trades_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
                 beta:float=6.0,          # weight of the robust KL term
                 random_start:bool=True,  # 0.001*N(0,1) start, as TRADES
                 aux:bool=True,           # auxiliary losses and the aux heads' KL terms
-                label_smoothing:float=0.0, **kwargs):   # (label smoothing of the clean cross-entropy)
+                label_smoothing:float=0.0, fold_bn:bool=True, **kwargs):   # (label smoothing of the clean cross-entropy; `perturb`)
     "TRADES: CE(clean) + beta * KL(p(clean) || p(adv)), each aux head adding its weighted KL."
     net = unwrap(model)
     with use_labels(net, y):
@@ -82,7 +82,7 @@ def trades_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
             logits = m(xa)
             return _kl(logits, p_nat) + sum(w * _kl(s, q) for (w, q), (_, s) in zip(q_nat, aux_heads(m))), logits
         with use_labels(net, y, attack=True):
-            xa = perturb(net, x, y, objective, eps=eps, alpha=alpha, steps=steps, start='normal' if random_start else None)
+            xa = perturb(net, x, y, objective, eps=eps, alpha=alpha, steps=steps, start='normal' if random_start else None, fold_bn=fold_bn)
         logits = model(x)
         loss_nat = F.cross_entropy(logits, y, label_smoothing=label_smoothing) + (aux_loss(net, y) if aux else 0)
         heads_nat = aux_heads(net) if aux else []
@@ -107,13 +107,12 @@ def mart_loss(model:nn.Module, x:torch.Tensor, y:torch.Tensor, *,
               beta:float=6.0,          # weight of the weighted KL term
               random_start:bool=True,  # 0.001*N(0,1) start, as MART
               aux:bool=True,           # auxiliary losses and the aux heads' MART terms
-              label_smoothing:float=0.0, **kwargs):     # (label smoothing of the adversarial cross-entropy)
+              label_smoothing:float=0.0, fold_bn:bool=True, **kwargs):     # (label smoothing of the adversarial CE; `perturb`)
     "MART: boosted CE on PGD examples + beta * KL weighted by 1 - p_y(clean); aux heads get the same terms."
     net = unwrap(model)
     with use_labels(net, y):
         with use_labels(net, y, attack=True):
-            xa = perturb(net, x, y, training_objective(net, aux), eps=eps, alpha=alpha, steps=steps,
-                         start='normal' if random_start else None)
+            xa = perturb(net, x, y, training_objective(net, aux), eps=eps, alpha=alpha, steps=steps, start='normal' if random_start else None, fold_bn=fold_bn)
         logits = model(x)
         heads_nat = aux_heads(net) if aux else []
         logits_adv = model(xa)
@@ -194,6 +193,7 @@ class TrainConfig(Settings):
     bf16: bool = option(False, "bfloat16 autocast (CPU or CUDA)")
     channels_last: bool = option(True, "channels-last memory format (faster on CPU and GPU; off on CPU for models `unsafe_channels_last` names)",
                                  flag_help="train in the default (NCHW) memory format", identity=False)
+    fold_bn: bool = option(True, "batch norm folded into the convolutions in the attack (faster)", flag_help="keep batch norm apart in the attack", identity=False, group='loss')
     out: str = option(None, "run directory (default runs/<method>-<defense>-<arch>-<time>)", identity=False)
     device: str = option(None, "cpu, cuda, cuda:1 (default: cuda if available)", identity=False)
     workers: int = option(0, "data loader worker processes", lo=0, identity=False)

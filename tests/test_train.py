@@ -50,6 +50,7 @@ def test_pgd_attack_uses_true_label_masks_and_combined_loss():
     m = cnn(); y = Y[:64]
     seen = []
     ew = aux_layers(m)[0]
+    LOSSES['pgd'](m, X[:64], y, **ATK)   # the first call also finds the model's conv/batch-norm pairs (runs.folded_batchnorm)
     h = ew.register_forward_hook(lambda mod, i, o: seen.append(mod.labels is not None))
     torch.manual_seed(0); LOSSES['pgd'](m, X[:64], y, **ATK)
     h.remove()
