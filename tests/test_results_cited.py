@@ -11,6 +11,13 @@ RES = ROOT/'results'
 NUM = re.compile(r"(?<![\d.])(?<!= )(?<!=)\d{1,3}\.\d(?![\d.])")   # a setting (ε = 0.5, eps=0.5) is not a result
 
 
+ACC, MASK = ('accuracy', 'lo', 'hi'), ('main', 'alc', 'agree', 'oracle', 'mask changed', 'wrong', 'follows')
+TABLES = [(RES/'cpu_repro'/'mask_analysis.csv', MASK), (RES/'budget'/'mask_analysis.csv', MASK),   # experiments/mask_analysis.py
+          (RES/'budget'/'table.csv', ACC),                  # the issue-18 budget runs (08_reproduce, README)
+          (RES/'budget'/'sweep'/'table.csv', ('cpu_hours', 'clean', 'clean_lo', 'clean_hi', 'pgd20', 'pgd20_lo', 'pgd20_hi')),
+          (RES/'beyond'/'table.csv', ACC), (RES/'beyond'/'mask.csv', MASK)]   # nbs/09_beyond: the variants without the leak
+
+
 def file_numbers() -> set:
     "One-decimal forms of every number in the result files the text may cite."
     nums = set()
@@ -18,28 +25,16 @@ def file_numbers() -> set:
         try: nums.add(f"{float(v):.1f}")
         except (TypeError, ValueError): pass
     v = pd.read_csv(RES/'cpu_repro'/'verdict.csv')
-    for c in ('accuracy', 'lo', 'hi'): v[c].map(add)
-    for f in (RES/'cpu_repro'/'mask_analysis.csv', RES/'budget'/'mask_analysis.csv'):   # experiments/mask_analysis.py
+    for c in ACC: v[c].map(add)
+    for f, cols in TABLES:
         if f.exists():
-            m = pd.read_csv(f)
-            for c in ('main', 'alc', 'agree', 'oracle', 'mask changed', 'wrong', 'follows'):
-                if c in m: m[c].map(add)   # (the small budget's file predates the last two)
+            t = pd.read_csv(f)
+            for c in cols:
+                if c in t: t[c].map(add)   # (the small budget's mask file predates 'wrong' and 'follows')
     for f in RES.glob('digits_aa/*/report.csv'): (100 * pd.read_csv(f).accuracy).map(add)
-    if (RES/'budget'/'table.csv').exists():   # the issue-18 budget runs (08_reproduce, README)
-        b = pd.read_csv(RES/'budget'/'table.csv')
-        for c in ('accuracy', 'lo', 'hi'): b[c].map(add)
-    if (RES/'budget'/'sweep'/'table.csv').exists():   # the accuracy-vs-compute sweep (experiments/sweep_table.py)
-        w = pd.read_csv(RES/'budget'/'sweep'/'table.csv')
-        for c in ('cpu_hours', 'clean', 'clean_lo', 'clean_hi', 'pgd20', 'pgd20_lo', 'pgd20_hi'): w[c].map(add)
     for f in RES.glob('budget/*/eval/report.json'):   # the sanity checks' measured and expected values
         for c in json.loads(f.read_text()).get('checks') or []:
             for k in ('value', 'expected'): add(str(c[k]).rstrip('%').lstrip('<>= '))
-    if (RES/'beyond'/'table.csv').exists():   # nbs/09_beyond: the EWAS variants without the label leak
-        b = pd.read_csv(RES/'beyond'/'table.csv')
-        for c in ('accuracy', 'lo', 'hi'): b[c].map(add)
-    if (RES/'beyond'/'mask.csv').exists():
-        m = pd.read_csv(RES/'beyond'/'mask.csv')
-        for c in ('main', 'alc', 'agree', 'oracle', 'mask changed', 'wrong', 'follows'): m[c].map(add)
     for line in (ROOT/'experiments'/'paper_recipes.tsv').read_text().splitlines():
         if line and not line.startswith('#'): [add(x) for x in line.split('\t')[2:6]]
     return nums
